@@ -1,0 +1,67 @@
+"""The ``earth4d-gis`` click group.
+
+Commands live one per module and are imported only when run, so ``--help`` stays fast
+(torch is not imported until a command needs it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from earth4d_gis._version import __version__
+from earth4d_gis.errors import Earth4DError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("earth4d_gis_cli.info", "Torch version, device, and the build status of each encoder backend."),
+    "encoder-info": ("earth4d_gis_cli.encoder_info", "Print an encoder preset's true resolution table."),
+    "train": ("earth4d_gis_cli.train", "Train a model on AlphaEarth, your own files, or the demo world."),
+    "rasterize": ("earth4d_gis_cli.rasterize", "Write a 64-band, int8 or RGB GeoTIFF for an area and date."),
+    "sample": ("earth4d_gis_cli.sample", "Predict the 64-D embedding at each point of a vector layer."),
+    "similarity": ("earth4d_gis_cli.similarity", "Map cosine similarity to the embedding at a point."),
+    "video": ("earth4d_gis_cli.video", "Make the training-progression video from per-epoch maps."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command runs (or its help is shown)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[cmd_name][0])
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except Earth4DError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="earth4d-gis")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+def cli(verbose: int, quiet: bool) -> None:
+    """earth4d-gis: AlphaEarth embeddings as a compact Earth4D neural field, served as GeoTIFFs.
+
+    Train a model (`train`), then write maps for any area and date (`rasterize`), sample points
+    (`sample`) or find places like a given one (`similarity`). Run `earth4d-gis COMMAND --help` for details.
+    """
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
