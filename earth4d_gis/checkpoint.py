@@ -29,7 +29,7 @@ MODEL_FORMAT_VERSION = 1
 
 
 def safe_torch_load(path: str | os.PathLike[str], what: str = "file") -> Any:
-    """``torch.load(weights_only=True)`` on CPU, with one-sentence errors for missing, unsafe or broken files."""
+    """``torch.load(weights_only=True)`` on CPU; one-sentence errors for missing, unsafe or broken files."""
     p = Path(path)
     if not p.exists():
         raise ModelFileError(f"{what} {p} does not exist")
@@ -38,12 +38,12 @@ def safe_torch_load(path: str | os.PathLike[str], what: str = "file") -> Any:
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "unsupported global" in str(exc).lower():
             raise ModelFileError(
                 f"refused to load {p}: it holds Python objects that would run code when loaded"
             ) from None
         raise ModelFileError(f"{what} {p} is not a readable PyTorch file ({_first_line(exc)})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch's loader raises many types on arbitrary bytes
         raise ModelFileError(f"{what} {p} is not a readable PyTorch file ({_first_line(exc)})") from None
 
 
@@ -60,6 +60,9 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -95,6 +98,11 @@ class ModelBundle:
 
 def save_model_file(bundle: ModelBundle, path: str | os.PathLike[str]) -> Path:
     """Write ``bundle`` as a self-describing model file (atomically); returns the path."""
+    if bundle.time_span != bundle.model.encoder_config.time_span:
+        raise ValueError(
+            f"the bundle's time span {bundle.time_span} differs from its encoder's "
+            f"{bundle.model.encoder_config.time_span}"
+        )
     state = {k: v.detach().cpu() for k, v in bundle.model.state_dict().items()}
     fingerprint = state_fingerprint(state)
     payload = {

@@ -39,8 +39,13 @@ class ElevationPrior:
     levels: tuple[_Level, ...] = field(default_factory=tuple)
 
     @classmethod
-    def fit(cls, lat: np.ndarray, lon: np.ndarray, elevation: np.ndarray,
-            cells_deg: tuple[float, ...] = DEFAULT_CELLS_DEG) -> ElevationPrior:
+    def fit(
+        cls,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        elevation: np.ndarray,
+        cells_deg: tuple[float, ...] = DEFAULT_CELLS_DEG,
+    ) -> ElevationPrior:
         """Mean elevation of the samples in each occupied cell, at each cell size."""
         lat = np.asarray(lat, dtype=np.float64)
         lon = np.asarray(lon, dtype=np.float64)
@@ -66,8 +71,9 @@ class ElevationPrior:
 
     def lookup(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         """Elevation in metres per point (float64): the finest occupied cell's mean, 0 where none."""
-        lat, lon = np.broadcast_arrays(np.atleast_1d(np.asarray(lat, dtype=np.float64)),
-                                       np.atleast_1d(np.asarray(lon, dtype=np.float64)))
+        lat, lon = np.broadcast_arrays(
+            np.atleast_1d(np.asarray(lat, dtype=np.float64)), np.atleast_1d(np.asarray(lon, dtype=np.float64))
+        )
         out = np.zeros(lat.shape, dtype=np.float64)
         found = np.zeros(lat.shape, dtype=bool)
         for level, pos, hit in self._matches(lat, lon):
@@ -78,8 +84,9 @@ class ElevationPrior:
 
     def coverage(self, lat: np.ndarray, lon: np.ndarray) -> float:
         """Fraction of the points that fall in a cell with samples (for the log)."""
-        lat, lon = np.broadcast_arrays(np.atleast_1d(np.asarray(lat, dtype=np.float64)),
-                                       np.atleast_1d(np.asarray(lon, dtype=np.float64)))
+        lat, lon = np.broadcast_arrays(
+            np.atleast_1d(np.asarray(lat, dtype=np.float64)), np.atleast_1d(np.asarray(lon, dtype=np.float64))
+        )
         found = np.zeros(lat.shape, dtype=bool)
         for _, _, hit in self._matches(lat, lon):
             found |= hit
@@ -94,7 +101,9 @@ class ElevationPrior:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ElevationPrior:
-        return cls(tuple(
-            _Level(float(cell), np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.float32))
-            for cell, keys, values in zip(d["cells_deg"], d["keys"], d["values"])
-        ))
+        return cls(
+            tuple(
+                _Level(float(cell), np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.float32))
+                for cell, keys, values in zip(d["cells_deg"], d["keys"], d["values"], strict=True)
+            )
+        )

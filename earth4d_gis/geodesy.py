@@ -7,8 +7,9 @@ which needs about 1e-9 relative precision.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -128,7 +129,7 @@ def parse_time(value: Any) -> np.datetime64:
 
 
 def parse_times(values: Iterable[Any] | np.ndarray) -> np.ndarray:
-    """Many instants at once, as ``datetime64[s]``; raises ``InputError`` naming the first bad value and row."""
+    """Many instants at once, as ``datetime64[s]``; raises ``InputError`` naming the first bad value, row."""
     arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
     if arr.dtype.kind == "M":
         out = arr.astype("datetime64[s]").reshape(-1)
@@ -209,7 +210,7 @@ class TimeSpan:
         return {"start": str(self.start), "end": str(self.end)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, str]) -> "TimeSpan":
+    def from_dict(cls, d: dict[str, str]) -> TimeSpan:
         return cls(start=d["start"], end=d["end"])
 
 

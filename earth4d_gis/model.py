@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .encoder import EncoderConfig, Earth4DEncoder
+from .encoder import Earth4DEncoder, EncoderConfig
 
 EMBEDDING_DIM = 64
 

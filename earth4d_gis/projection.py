@@ -43,8 +43,12 @@ class RGBProjection:
         low = np.percentile(projected, _LOW_PERCENTILE, axis=0)
         high = np.percentile(projected, _HIGH_PERCENTILE, axis=0)
         high = np.where(high - low > 1e-12, high, low + 1e-12)
-        return cls(mean.astype(np.float32), components.astype(np.float32), low.astype(np.float32),
-                   high.astype(np.float32))
+        return cls(
+            mean.astype(np.float32),
+            components.astype(np.float32),
+            low.astype(np.float32),
+            high.astype(np.float32),
+        )
 
     def to_unit_rgb(self, embeddings: np.ndarray | torch.Tensor) -> np.ndarray:
         """``[N, 64]`` -> float32 ``[N, 3]`` in [0, 1]; NaN rows stay NaN."""
@@ -60,8 +64,10 @@ class RGBProjection:
         return np.round(unit * 255.0).astype(np.uint8)
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: torch.from_numpy(np.ascontiguousarray(getattr(self, name)))
-                for name in ("mean", "components", "low", "high")}
+        return {
+            name: torch.from_numpy(np.ascontiguousarray(getattr(self, name)))
+            for name in ("mean", "components", "low", "high")
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RGBProjection:

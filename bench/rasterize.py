@@ -1,0 +1,143 @@
+"""Pixels per second and peak memory of ``rasterize`` for embeddings and RGB outputs.
+
+    .venv/bin/python bench/rasterize.py [--json] [--size 1024 --size 8192] [--output embeddings --output rgb]
+
+Each (output, size) runs in a fresh Python process, so its peak RSS is its own: the figure includes the
+model, torch, GDAL's block cache and everything else a real ``earth4d-gis rasterize`` holds. With
+``--workers N`` the largest worker process's peak is reported too (the writer holds no model work then). The model is
+the ``default`` preset with random weights (speed does not depend on the weights) unless ``--model`` names
+a trained one. Pixels/s counts the whole job: computing windows, writing, overviews, COG assembly.
+The area is a square of ``size`` x ``size`` 10 m pixels in the San Francisco Bay Area, in UTM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CENTRE_LAT, CENTRE_LON = 37.75, -122.25
+PIXEL_M = 10.0
+
+
+def make_default_model(path: Path) -> Path:
+    """The ``default`` preset with random weights, an RGB projection and an elevation prior."""
+    import torch
+
+    from earth4d_gis.checkpoint import ModelBundle, save_model_file
+    from earth4d_gis.elevation_prior import ElevationPrior
+    from earth4d_gis.encoder import EncoderConfig
+    from earth4d_gis.model import Earth4DModel
+    from earth4d_gis.projection import RGBProjection
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal((2000, 64))
+    lat = CENTRE_LAT + rng.uniform(-1, 1, 2000)
+    lon = CENTRE_LON + rng.uniform(-1, 1, 2000)
+    model = Earth4DModel(EncoderConfig.preset("default"))
+    with torch.no_grad():  # tables of trained magnitude, so the output varies (and compresses) like a real map
+        for table in model.encoder.tables.values():
+            table.uniform_(-0.5, 0.5)
+    bundle = ModelBundle(
+        model=model,
+        rgb_projection=RGBProjection.fit(truth),
+        elevation_prior=ElevationPrior.fit(lat, lon, rng.uniform(0, 500, 2000)),
+    )
+    return save_model_file(bundle, path)
+
+
+def bbox_for(size: int) -> list[float]:
+    """A WGS84 bbox that the UTM grid at 10 m covers with about ``size`` x ``size`` pixels."""
+    half = size * PIXEL_M / 2.0
+    dlat = half / 111_320.0
+    dlon = half / (111_320.0 * np.cos(np.radians(CENTRE_LAT)))
+    return [CENTRE_LON - dlon, CENTRE_LAT - dlat, CENTRE_LON + dlon, CENTRE_LAT + dlat]
+
+
+def run_child(model: str, output: str, size: int, workers: int) -> dict[str, Any]:
+    """One measurement in this process: rasterize, then report time and this process's peak RSS."""
+    from earth4d_gis.predictor import load_model
+    from earth4d_gis.raster import rasterize
+
+    loaded = load_model(model, device="cpu")
+    with tempfile.TemporaryDirectory(prefix="bench-rasterize-") as folder:
+        out = Path(folder) / f"{output}_{size}.tif"
+        start = time.perf_counter()
+        rasterize(
+            loaded,
+            out,
+            bbox=bbox_for(size),
+            date="2024-06-01",
+            width=size,
+            height=size,
+            output=output,
+            workers=workers,
+            progress_bar=sys.stderr.isatty(),
+        )
+        seconds = time.perf_counter() - start
+        file_mb = out.stat().st_size / 1e6
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    worker_peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if workers > 1 else 0
+    return {
+        "output": output,
+        "size": size,
+        "pixels": size * size,
+        "seconds": round(seconds, 2),
+        "pixels_per_s": round(size * size / seconds),
+        "peak_rss_mb": round(peak_kb / 1024),
+        "worker_peak_rss_mb": round(worker_peak_kb / 1024),
+        "file_mb": round(file_mb, 1),
+        "workers": workers,
+    }
+
+
+def measure(model: str, output: str, size: int, workers: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", "--model", model, "--workers", str(workers)]
+    command += ["--output", output, "--size", str(size)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
+    parser.add_argument("--size", type=int, action="append", help="Output width = height (default 1024, 8192).")
+    parser.add_argument("--output", action="append", choices=["embeddings", "rgb", "int8"])
+    parser.add_argument("--model", default=None, help="A model file (default: `default` preset, random).")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = args.size or [1024, 8192]
+    outputs = args.output or ["embeddings", "rgb"]
+    if args.child:
+        print(json.dumps(run_child(args.model, outputs[0], sizes[0], args.workers)))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as folder:
+        model = args.model or str(make_default_model(Path(folder) / "default.pt"))
+        results = [measure(model, output, size, args.workers) for size in sizes for output in outputs]
+    import torch
+
+    report = {"torch_threads": torch.get_num_threads(), "preset": "default" if not args.model else args.model}
+    report["runs"] = results
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"{'output':<11} {'size':>6} {'seconds':>9} {'pixels/s':>10} {'peak RSS':>10} {'file':>9}")
+    for r in results:
+        print(
+            f"{r['output']:<11} {r['size']:>6} {r['seconds']:>9.1f} {r['pixels_per_s']:>10,} "
+            f"{r['peak_rss_mb']:>7} MB {r['file_mb']:>6.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()

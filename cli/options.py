@@ -1,0 +1,196 @@
+"""Shared click options and parameter types (bbox, date, CRS, grid, elevation, output, progress).
+
+Like rasterio's ``rio``: each subcommand composes these decorators, so the same option means the same
+thing everywhere. Parse errors are one line (no usage dump), like every other error of the CLI.
+Heavy libraries are imported only when a value is converted, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from earth4d_gis.errors import Earth4DError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Mirrors ``earth4d_gis.raster.DEFAULT_MAX_PIXELS`` without importing the raster stack for ``--help``."""
+
+
+class UsageLineError(click.ClickException):
+    """A usage error shown as one line (``Error: ...``) with click's usage-error exit status."""
+
+    exit_code = 2
+
+
+class OneLineCommand(click.Command):
+    """A command whose argument errors print one line instead of the usage text."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise UsageLineError(f"{exc.format_message()} (see --help)") from None
+
+
+class DateType(click.ParamType):
+    """YYYY, YYYY-MM-DD or an ISO datetime -> ``numpy.datetime64``."""
+
+    name = "date"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from earth4d_gis.geodesy import parse_time
+
+        try:
+            return parse_time(value)
+        except Earth4DError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class CRSType(click.ParamType):
+    """Anything pyproj understands (EPSG:4326, 32633, a WKT or PROJ string) -> ``pyproj.CRS``."""
+
+    name = "crs"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        if isinstance(value, CRS):
+            return value
+        try:
+            return CRS.from_user_input(value)
+        except (CRSError, TypeError, ValueError):
+            self.fail(f"unknown CRS {value!r}", param, ctx)
+
+
+DATE = DateType()
+CRS = CRSType()
+EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+model_option = click.option(
+    "--model", "-m", "model_path", required=True, type=EXISTING_FILE, help="A model file (final_model.pt)."
+)
+out_option = click.option("--out", "-o", "out", required=True, type=EXISTING_FILE, help="Output file.")
+overwrite_option = click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+
+
+def date_option(required: bool = True) -> Callable[[F], F]:
+    return click.option(
+        "--date", "-d", type=DATE, required=required, help="YYYY-MM-DD, YYYY, or an ISO datetime."
+    )
+
+
+grid_options = _compose(
+    click.option(
+        "--bbox",
+        nargs=4,
+        type=float,
+        default=None,
+        metavar="W S E N",
+        help="Area in --bbox-crs. In degrees W > E crosses the antimeridian.",
+    ),
+    click.option("--bbox-crs", type=CRS, default="EPSG:4326", show_default=True, help="CRS of --bbox."),
+    click.option(
+        "--aoi", type=EXISTING_FILE, default=None, help="Polygons (any vector file); outside them is nodata."
+    ),
+    click.option(
+        "--crs", type=CRS, default=None, help="Output CRS (default: UTM zone of the area's centre)."
+    ),
+    click.option(
+        "--resolution",
+        type=float,
+        default=None,
+        help="Pixel size in CRS units (default 10 m; degrees if geographic).",
+    ),
+    click.option("--width", type=click.IntRange(min=1), default=None, help="Output width in pixels."),
+    click.option("--height", type=click.IntRange(min=1), default=None, help="Output height in pixels."),
+)
+
+elevation_options = _compose(
+    click.option("--dem", type=EXISTING_FILE, default=None, help="Elevation raster (any GDAL format)."),
+    click.option(
+        "--elevation",
+        type=float,
+        default=None,
+        help="One elevation in metres for all pixels (default: model prior).",
+    ),
+)
+
+run_options = _compose(
+    click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_PIXELS,
+        show_default=True,
+        help="Refuse larger outputs.",
+    ),
+    click.option(
+        "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes."
+    ),
+    click.option(
+        "--scheduler", default=None, metavar="ADDRESS", help="A dask.distributed scheduler address."
+    ),
+    click.option(
+        "--progress",
+        "progress_mode",
+        type=click.Choice(["bar", "json", "none"]),
+        default="bar",
+        show_default=True,
+        help="Progress bar on stderr, JSON lines on stdout, or nothing.",
+    ),
+)
+
+
+def _emit(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def run_with_progress(mode: str, work: Callable[[Any, bool], Path]) -> Path:
+    """Run ``work(progress_callback, show_bar)`` reporting as ``mode`` asks (bar | json | none).
+
+    In json mode stdout gets one object per line: progress events, then ``done`` with the path or
+    ``error`` with the message (the error is also raised, so the exit status is non-zero).
+    """
+    if mode != "json":
+        path = work(None, mode == "bar")
+        click.echo(str(path), err=True)
+        return path
+
+    def report(fraction: float, message: str) -> None:
+        _emit({"event": "progress", "fraction": round(float(fraction), 4), "message": message})
+
+    try:
+        path = work(report, False)
+    except Earth4DError as exc:
+        _emit({"event": "error", "message": str(exc)})
+        raise
+    except KeyboardInterrupt:
+        _emit({"event": "error", "message": "interrupted"})
+        raise
+    _emit({"event": "done", "path": str(path)})
+    return path
+
+
+def require_area(bbox: tuple[float, ...] | None, aoi: Path | None) -> tuple[float, ...] | None:
+    """``--bbox`` as a tuple, or None when ``--aoi`` gives the area; one of them is required."""
+    if not bbox and aoi is None:
+        raise UsageLineError("give --bbox W S E N or --aoi FILE")
+    return tuple(bbox) if bbox else None

@@ -1,0 +1,240 @@
+"""The Python prediction API: ``load_model(path)`` -> ``Earth4D`` with ``predict`` / ``predict_grid``.
+
+    model = earth4d_gis.load_model("final_model.pt")
+    emb = model.predict(lat, lon, time="2024-06-01")           # float32 [N, 64], unit length
+    grid = model.predict_grid([-122.5, 37.7, -122.4, 37.8], "2024")   # xarray.DataArray (band, y, x)
+
+Predictions are unit-length vectors, like AlphaEarth's (so a dot product is a cosine similarity).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .checkpoint import ModelBundle, load_model_file, save_model_file, state_fingerprint
+from .elevation_prior import ElevationPrior
+from .errors import Earth4DError, InputError, ModelFileError
+from .geodesy import TimeSpan, normalized_coordinates, validate_coordinates
+from .projection import RGBProjection
+
+if TYPE_CHECKING:
+    import xarray
+
+logger = logging.getLogger(__name__)
+
+CPU_BATCH_SIZE = 4096
+"""Points per forward pass on a CPU: large enough to amortise overhead, small enough that the decoder's
+activations stay in cache (2048..8192 measured fastest on a 2-core CPU, 65536 ~2x slower)."""
+GPU_BATCH_SIZE = 1 << 18
+GRID_MAX_PIXELS = 4_000_000
+"""``predict_grid`` holds its result in memory; larger areas belong in ``rasterize``."""
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def unit_rows(values: np.ndarray) -> np.ndarray:
+    """Scale each row to unit length (rows of zeros stay zero), in place; returns it."""
+    norm = np.sqrt(np.einsum("ij,ij->i", values, values))
+    values /= np.maximum(norm, np.float32(1e-12))[:, None]
+    return values
+
+
+class Earth4D:
+    """A trained Earth4D model ready to predict AlphaEarth embeddings anywhere, any date in its span."""
+
+    def __init__(self, bundle: ModelBundle, path: str | os.PathLike[str] | None = None) -> None:
+        self.bundle = bundle
+        self.path = Path(path) if path is not None else None
+        self.model = bundle.model.eval()
+        self.fingerprint = bundle.fingerprint or state_fingerprint(self.model.state_dict())
+
+    # ---- what the model knows
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def time_span(self) -> TimeSpan:
+        return self.bundle.time_span
+
+    @property
+    def rgb_projection(self) -> RGBProjection | None:
+        return self.bundle.rgb_projection
+
+    @property
+    def elevation_prior(self) -> ElevationPrior:
+        return self.bundle.elevation_prior
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.bundle.metrics
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return tuple(f"A{i:02d}" for i in range(self.model.output_dim))
+
+    def __repr__(self) -> str:
+        where = self.path or "in memory"
+        span = f"{self.time_span.start}..{self.time_span.end}"
+        return f"Earth4D({where}, fingerprint {self.fingerprint[:12]}, {span})"
+
+    # ---- pickling (dask and worker processes): the model travels as the bytes of its model file
+    def __getstate__(self) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="earth4d-pickle-") as folder:
+            tmp = Path(folder) / "model.pt"
+            save_model_file(self.bundle, tmp)
+            payload = tmp.read_bytes()
+        backend = getattr(self.model.encoder, "requested_backend", None)
+        return {"payload": payload, "path": self.path, "backend": backend}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        with tempfile.TemporaryDirectory(prefix="earth4d-pickle-") as folder:
+            tmp = Path(folder) / "model.pt"
+            tmp.write_bytes(state["payload"])
+            bundle = load_model_file(tmp, device=default_device(), backend=state["backend"])
+        self.__init__(bundle, state["path"])  # type: ignore[misc]
+
+    # ---- prediction
+    def embed(self, coords: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Encoder coordinates float64 ``[N, 4]`` -> unit-length float32 ``[N, 64]`` (batched, no grad)."""
+        n = coords.shape[0]
+        out = np.empty((n, self.model.output_dim), dtype=np.float32)
+        source = torch.from_numpy(np.ascontiguousarray(coords, dtype=np.float64))
+        device = self.device
+        batch_size = batch_size or (CPU_BATCH_SIZE if device.type == "cpu" else GPU_BATCH_SIZE)
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                chunk = source[start : start + batch_size].to(device)
+                out[start : start + chunk.shape[0]] = self.model(chunk).float().cpu().numpy()
+        return unit_rows(out)
+
+    def predict(
+        self,
+        lat: Any,
+        lon: Any,
+        elevation: Any = None,
+        time: Any = None,
+        *,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """The embedding at each point: float32 ``[N, 64]``, unit length.
+
+        ``lat``/``lon`` in degrees (WGS84); ``elevation`` in metres (one value or one per point; None ->
+        the model's elevation prior); ``time`` one instant or one per point (YYYY, YYYY-MM-DD, ISO datetime,
+        datetime, datetime64, or a fractional year).
+        """
+        if time is None:
+            raise InputError("predict needs a time: a date such as 2024-06-01, or one per point")
+        lat_a, lon_a, elev = validate_coordinates(lat, lon, 0.0 if elevation is None else elevation)
+        if elevation is None:
+            elev = self.elevation_prior.lookup(lat_a, lon_a)
+        coords = normalized_coordinates(lat_a, lon_a, elev, time, self.time_span)
+        return self.embed(coords, batch_size=batch_size)
+
+    def predict_rgb(self, lat: Any, lon: Any, elevation: Any = None, time: Any = None) -> np.ndarray:
+        """The model's RGB colour at each point: uint8 ``[N, 3]``."""
+        if self.rgb_projection is None:
+            raise InputError("this model has no RGB projection")
+        return self.rgb_projection.to_rgb(self.predict(lat, lon, elevation, time))
+
+    def predict_grid(
+        self,
+        bbox: Sequence[float] | None,
+        date: Any,
+        crs: Any = None,
+        resolution: float | Sequence[float] | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        bbox_crs: Any = "EPSG:4326",
+        *,
+        aoi: Any = None,
+        dem: str | os.PathLike[str] | None = None,
+        elevation: float | None = None,
+        output: str = "embeddings",
+        max_pixels: int = GRID_MAX_PIXELS,
+    ) -> xarray.DataArray:
+        """Predict a whole grid in memory, as an ``xarray.DataArray`` (band, y, x) with CRS and transform.
+
+        Arguments are those of ``earth4d_gis.rasterize`` (default grid: UTM of the centre at 10 m). Bands are
+        A00..A63 for embeddings and int8, red/green/blue for rgb. Pixels outside ``aoi`` are nodata.
+        """
+        from .raster.compute import WindowJob
+        from .raster.request import plan_request
+
+        request = plan_request(
+            self,
+            bbox=bbox,
+            date=date,
+            bbox_crs=bbox_crs,
+            aoi=aoi,
+            crs=crs,
+            resolution=resolution,
+            width=width,
+            height=height,
+            output=output,
+            dem=dem,
+            elevation=elevation,
+            max_pixels=max_pixels,
+        )
+        job = WindowJob.for_request(self, request)
+        grid, kind = request.grid, request.kind
+        data = np.empty((kind.count, grid.height, grid.width), dtype=kind.dtype)
+        for window in grid.windows():
+            rows = slice(window.row_off, window.row_off + window.height)
+            cols = slice(window.col_off, window.col_off + window.width)
+            data[:, rows, cols] = job.compute(window)
+        return _as_data_array(data, request)
+
+
+def _as_data_array(data: np.ndarray, request: Any) -> xarray.DataArray:
+    import rioxarray  # noqa: F401 - registers the .rio accessor
+    import xarray
+
+    grid, kind = request.grid, request.kind
+    array = xarray.DataArray(
+        data,
+        dims=("band", "y", "x"),
+        coords={"band": list(kind.descriptions), "y": grid.y_coords(), "x": grid.x_coords()},
+        name=kind.name,
+        attrs=dict(request.tags),
+    )
+    array = array.rio.write_crs(grid.crs.to_wkt())
+    array = array.rio.write_transform(grid.transform)
+    return array.rio.write_nodata(kind.nodata, encoded=False)
+
+
+def load_model(
+    path: str | os.PathLike[str], device: str | torch.device | None = None, backend: str | None = None
+) -> Earth4D:
+    """Load a model file written by ``earth4d-gis train``; ``ModelFileError`` if it is not one.
+
+    ``device`` defaults to CUDA when torch sees a GPU, else the CPU; ``backend`` forces an encoder backend.
+    """
+    try:
+        bundle = load_model_file(path, device=device or default_device(), backend=backend)
+    except Earth4DError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch's unpickler raises many types on a damaged file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"model file {path} is not a readable earth4d-gis model ({reason})") from None
+    logger.debug("loaded %s (fingerprint %s)", path, bundle.fingerprint[:12])
+    return Earth4D(bundle, path)
+
+
+def as_model(model: Earth4D | str | os.PathLike[str], device: str | None = None) -> Earth4D:
+    """An ``Earth4D`` as is, or one loaded from a model-file path."""
+    if isinstance(model, Earth4D):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model, device=device)
+    raise InputError(f"model must be an Earth4D or a model-file path, not {type(model).__name__}")

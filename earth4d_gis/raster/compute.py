@@ -1,0 +1,58 @@
+"""Computing one window of output pixels: everything a worker needs, in one picklable object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rasterio.windows import Window
+
+from ..geodesy import normalized_coordinates
+from .aoi import AreaOfInterest
+from .elevation import ElevationSource
+from .grid import OutputGrid
+from .products import OutputKind
+
+if TYPE_CHECKING:
+    from ..predictor import Earth4D
+    from .request import RasterRequest
+
+
+@dataclass
+class WindowJob:
+    """The model and a request's grid, output kind, date, elevation source and AOI."""
+
+    model: Earth4D
+    grid: OutputGrid
+    kind: OutputKind
+    date: np.datetime64
+    elevation: ElevationSource
+    aoi: AreaOfInterest | None = None
+
+    @classmethod
+    def for_request(cls, model: Earth4D, request: RasterRequest) -> WindowJob:
+        return cls(model, request.grid, request.kind, request.date, request.elevation, request.aoi)
+
+    def compute(self, window: Window) -> np.ndarray:
+        """``[count, height, width]`` in the output kind's dtype; nodata outside the AOI or CRS domain."""
+        height, width = int(window.height), int(window.width)
+        out = self.kind.empty(height, width)
+        lat, lon = self.grid.pixel_lonlat(window)
+        valid = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0)
+        if self.aoi is not None:
+            valid &= self.aoi.inside(self.grid, window).ravel()
+        if not valid.any():
+            return out
+        everywhere = bool(valid.all())
+        if not everywhere:
+            lat, lon = lat[valid], lon[valid]
+        elev = self.elevation.for_window(self.grid, window, valid, lat, lon, self.model.elevation_prior)
+        coords = normalized_coordinates(lat, lon, elev, self.date, self.model.time_span)
+        values = self.kind.encode(self.model.embed(coords))
+        flat = out.reshape(self.kind.count, -1)
+        if everywhere:
+            flat[:] = values
+        else:
+            flat[:, valid] = values
+        return out

@@ -1,0 +1,145 @@
+"""``rasterize``: a model, an area and a date in; a validated Cloud-optimised GeoTIFF out.
+
+Stages: validate the request; compute windows (here, in worker processes or on a dask cluster) while
+this process writes them to a tiled base GTiff; build overview levels; assemble the COG; rename it onto
+the output path. Everything happens in a hidden folder beside the output, removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from ..errors import CancelledError
+from . import cog
+from .compute import WindowJob
+from .execution import window_results
+from .output_path import check_output_path, publish, staging_folder
+from .request import DEFAULT_MAX_PIXELS, plan_request
+
+if TYPE_CHECKING:
+    from ..predictor import Earth4D
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+CancelCallback = Callable[[], bool]
+
+
+class _Progress:
+    """Reports work done to a callback and a tqdm bar, and raises ``CancelledError`` when asked to stop."""
+
+    def __init__(
+        self, total: int, progress: ProgressCallback | None, cancel: CancelCallback | None, bar: bool
+    ) -> None:
+        self.total = max(1, total)
+        self.done = 0
+        self.callback = progress
+        self.cancel = cancel
+        self.bar = tqdm(total=self.total, unit="tile", desc="rasterize", disable=not bar, leave=False)
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise CancelledError("rasterize was cancelled; no output was written")
+
+    def advance(self, message: str, n: int = 1, check: bool = True) -> None:
+        self.done += n
+        self.bar.update(n)
+        if self.callback is not None:
+            self.callback(min(1.0, self.done / self.total), message)
+        if check:
+            self.check()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def rasterize(
+    model: Earth4D | str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    bbox: Sequence[float] | None = None,
+    date: Any = None,
+    bbox_crs: Any = "EPSG:4326",
+    aoi: Any = None,
+    crs: Any = None,
+    resolution: float | Sequence[float] | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    output: str = "embeddings",
+    point: Sequence[float] | None = None,
+    dem: str | os.PathLike[str] | None = None,
+    elevation: float | None = None,
+    overwrite: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    workers: int = 1,
+    scheduler: Any = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCallback | None = None,
+    progress_bar: bool = False,
+    compress: str = "ZSTD",
+) -> Path:
+    """Write the model's prediction for ``bbox`` (or ``aoi``) on ``date`` as a COG at ``out_path``.
+
+    ``output``: "embeddings" (64 x float32, A00..A63), "rgb" (3 x uint8), "int8" (official quantisation,
+    nodata -128) or "similarity" (cosine to the embedding at ``point`` = (lat, lon)). Elevation comes from
+    ``dem``, a constant ``elevation``, or the model's prior. ``workers`` local processes or a dask
+    ``scheduler`` (address or Client) compute windows in parallel. ``progress(fraction, message)`` is
+    called as work advances; ``cancel()`` returning True stops it. Raises ``Earth4DError`` subclasses.
+    """
+    from ..predictor import as_model
+
+    out = check_output_path(out_path, overwrite)
+    model = as_model(model)
+    request = plan_request(
+        model,
+        bbox=bbox,
+        date=date,
+        bbox_crs=bbox_crs,
+        aoi=aoi,
+        crs=crs,
+        resolution=resolution,
+        width=width,
+        height=height,
+        output=output,
+        point=point,
+        dem=dem,
+        elevation=elevation,
+        max_pixels=max_pixels,
+    )
+    grid, kind = request.grid, request.kind
+    windows = list(grid.windows(cog.TILE))
+    overview_tiles = cog.overview_blocks(grid.width, grid.height)
+    finish_weight = max(1, math.ceil((len(windows) + overview_tiles) / 10))
+    tracker = _Progress(len(windows) + overview_tiles + finish_weight, progress, cancel, progress_bar)
+    job = WindowJob.for_request(model, request)
+    try:
+        tracker.check()
+        with staging_folder(out) as folder, cog.gdal_env():
+            base = folder / "base.tif"
+            dataset = cog.open_base(base, kind, grid, request.tags)
+            try:
+                with window_results(job, windows, workers=workers, scheduler=scheduler) as results:
+                    for i, (window, pixels) in enumerate(results, start=1):
+                        dataset.write(pixels, window=window)
+                        tracker.advance(f"window {i} of {len(windows)}")
+            finally:
+                dataset.close()
+            overviews = cog.write_overviews(base, kind, lambda: tracker.advance("overviews"))
+            vrt = cog.write_vrt(base, overviews, folder / "stack.vrt")
+            staged = cog.translate_to_cog(vrt, folder / out.name, kind, compress=compress)
+            valid, errors, _ = cog.validate_cog(staged)
+            if not valid:
+                logger.warning("%s failed COG validation: %s", out, "; ".join(errors))
+            publish(staged, out)
+        tracker.advance("done", finish_weight, check=False)
+    finally:
+        tracker.close()
+    logger.info("wrote %s (%s, %d x %d)", out, kind.name, grid.width, grid.height)
+    return out

@@ -1,0 +1,143 @@
+"""One validated raster request: grid, output kind, date, elevation source, AOI and tags.
+
+Every user-facing option is checked here, before any work starts, so a bad value fails fast with one
+line naming it, and ``rasterize`` and ``predict_grid`` share the same rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import InputError
+from ..geodesy import parse_time
+from .aoi import AreaOfInterest
+from .elevation import ElevationSource, elevation_source
+from .grid import OutputGrid, output_grid, parse_crs
+from .products import OutputKind, output_kind
+
+if TYPE_CHECKING:
+    from ..predictor import Earth4D
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""10,000 x 10,000 pixels (a 100 km square at 10 m); larger requests need an explicit max_pixels."""
+
+
+@dataclass(frozen=True)
+class RasterRequest:
+    grid: OutputGrid
+    kind: OutputKind
+    date: np.datetime64
+    elevation: ElevationSource
+    aoi: AreaOfInterest | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1000.0 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000.0
+    return f"{n:.1f} TB"
+
+
+def check_size(grid: OutputGrid, kind: OutputKind, max_pixels: int) -> None:
+    """Refuse a grid larger than ``max_pixels``, naming its size in pixels and bytes."""
+    n_bytes = grid.n_pixels * kind.count * np.dtype(kind.dtype).itemsize
+    if grid.n_pixels > int(max_pixels):
+        raise InputError(
+            f"the {kind.name} output would be {grid.width:,} x {grid.height:,} = {grid.n_pixels:,} pixels "
+            f"({_human_bytes(n_bytes)} uncompressed), over the limit of {int(max_pixels):,} pixels; "
+            "use a smaller area or a coarser resolution, or raise max-pixels"
+        )
+
+
+def read_aoi(aoi: Any) -> AreaOfInterest | None:
+    """An ``AreaOfInterest`` from a vector-file path, a GeoDataFrame/GeoSeries, or one as is."""
+    if aoi is None or isinstance(aoi, AreaOfInterest):
+        return aoi
+    if isinstance(aoi, (str, os.PathLike)):
+        return AreaOfInterest.read(aoi)
+    geometry = getattr(aoi, "geometry", None)
+    if geometry is not None and getattr(aoi, "crs", None) is not None:
+        polygons = tuple(g for g in geometry if g is not None and g.geom_type in ("Polygon", "MultiPolygon"))
+        if not polygons:
+            raise InputError("the AOI holds no polygons")
+        return AreaOfInterest(polygons, parse_crs(aoi.crs, "AOI CRS"))
+    raise InputError(f"AOI must be a vector file or a GeoDataFrame with a CRS, not {type(aoi).__name__}")
+
+
+def _reference_embedding(
+    model: Earth4D, point: Sequence[float] | None, date: np.datetime64, elevation: ElevationSource
+) -> np.ndarray | None:
+    if point is None:
+        return None
+    try:
+        lat, lon = (float(v) for v in point)
+    except (TypeError, ValueError):
+        raise InputError(f"point {point!r} is not two numbers LAT LON") from None
+    elev = elevation.at_points(np.array([lat]), np.array([lon]), model.elevation_prior)
+    return model.predict([lat], [lon], elev, date)[0]
+
+
+def plan_request(
+    model: Earth4D,
+    *,
+    bbox: Sequence[float] | None,
+    date: Any,
+    bbox_crs: Any = "EPSG:4326",
+    aoi: Any = None,
+    crs: Any = None,
+    resolution: float | Sequence[float] | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    output: str = "embeddings",
+    point: Sequence[float] | None = None,
+    dem: str | os.PathLike[str] | None = None,
+    elevation: float | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> RasterRequest:
+    """Validate every option and derive the grid; raises ``InputError`` naming the first bad value."""
+    if date is None:
+        raise InputError("a date is required (YYYY, YYYY-MM-DD or an ISO datetime)")
+    when = parse_time(date)
+    model.time_span.to_unit(when)
+    if output == "similarity" and point is None:
+        raise InputError("a similarity map needs a reference point (LAT LON)")
+    area = read_aoi(aoi)
+    if bbox is None:
+        if area is None:
+            raise InputError("give a bbox (W S E N) or an AOI file")
+        bbox, bbox_crs = area.bounds(), area.crs
+    grid = output_grid(bbox, bbox_crs=bbox_crs, crs=crs, resolution=resolution, width=width, height=height)
+    source = elevation_source(dem, elevation)
+    reference = _reference_embedding(model, point, when, source) if output == "similarity" else None
+    kind = output_kind(output, projection=model.rgb_projection, reference=reference)
+    check_size(grid, kind, max_pixels)
+    logger.info("elevation: %s", source.description)
+    logger.info(
+        "grid: %s, %d x %d pixels of %.6g x %.6g", grid.crs.name, grid.width, grid.height, *grid.resolution
+    )
+    tags = {
+        "software": "earth4d-gis",
+        "software_version": __version__,
+        "model_fingerprint": model.fingerprint,
+        "dataset_fingerprint": model.bundle.dataset_fingerprint or "",
+        "date": str(when),
+        "time_span": f"{model.time_span.start}/{model.time_span.end}",
+        "output": kind.name,
+        "elevation_source": source.description,
+    }
+    if kind.name == "int8":
+        tags["dequantization"] = "sign(q) * (q / 127.5) ** 2; nodata -128"
+    if kind.name == "similarity":
+        tags["reference_point"] = f"{float(point[0])} {float(point[1])}"  # type: ignore[index]
+    return RasterRequest(grid, kind, when, source, area.to_crs(grid.crs) if area else None, tags)

@@ -1,0 +1,93 @@
+"""Trivial and honest baselines on the model's test set: zeros, the training mean, kNN interpolation.
+
+k-nearest-neighbour interpolation of the training samples (in ECEF metres, inverse-distance weighted)
+needs no training; a model that does not beat it has not learned the field between the samples.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ..geodesy import geodetic_to_ecef
+from .metrics import evaluate
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KS = (1, 4, 16)
+_MIN_DISTANCE_M = 1e-3
+_QUERY_CHUNK = 65536
+
+
+def knn_predict(
+    train_xyz: np.ndarray,
+    train_embeddings: np.ndarray,
+    query_xyz: np.ndarray,
+    k: int,
+    workers: int = -1,
+) -> np.ndarray:
+    """Inverse-distance-weighted mean of the ``k`` nearest training embeddings of each query point (ECEF)."""
+    tree = cKDTree(train_xyz)
+    k = min(k, train_xyz.shape[0])
+    out = np.empty((query_xyz.shape[0], train_embeddings.shape[1]), dtype=np.float64)
+    for start in range(0, query_xyz.shape[0], _QUERY_CHUNK):
+        stop = start + _QUERY_CHUNK
+        dist, idx = tree.query(query_xyz[start:stop], k=k, workers=workers)
+        if k == 1:
+            dist, idx = dist[:, None], idx[:, None]
+        weights = 1.0 / np.maximum(dist, _MIN_DISTANCE_M)
+        weights /= weights.sum(axis=1, keepdims=True)
+        out[start:stop] = np.einsum("qk,qkd->qd", weights, train_embeddings[idx].astype(np.float64))
+    return out
+
+
+def baseline_metrics(
+    train_lat: np.ndarray,
+    train_lon: np.ndarray,
+    train_elevation: np.ndarray,
+    train_embeddings: np.ndarray,
+    test_lat: np.ndarray,
+    test_lon: np.ndarray,
+    test_elevation: np.ndarray,
+    test_embeddings: np.ndarray,
+    ks: Sequence[int] = DEFAULT_KS,
+) -> dict[str, Any]:
+    """Metrics of the zeros, training-mean and kNN (each k) predictors on the test rows.
+
+    Returns ``{"zeros": {...}, "mean": {...}, "knn_1": {...}, ..., "best_knn": "knn_16"}``.
+    """
+    target = np.asarray(test_embeddings, dtype=np.float64)
+    results: dict[str, Any] = {
+        "zeros": evaluate(np.zeros_like(target), target),
+        "mean": evaluate(
+            np.broadcast_to(np.mean(train_embeddings, axis=0, dtype=np.float64), target.shape), target
+        ),
+    }
+    train_xyz = geodetic_to_ecef(train_lat, train_lon, train_elevation)
+    test_xyz = geodetic_to_ecef(test_lat, test_lon, test_elevation)
+    for k in ks:
+        results[f"knn_{k}"] = evaluate(knn_predict(train_xyz, train_embeddings, test_xyz, k), target)
+        log.debug("kNN k=%d: cosine %.4f", k, results[f"knn_{k}"]["cosine"])
+    knn_names = [f"knn_{k}" for k in ks]
+    if knn_names:
+        results["best_knn"] = max(knn_names, key=lambda name: results[name]["cosine"])
+    return results
+
+
+def verdict(model_metrics: dict[str, Any], baselines: dict[str, Any]) -> str:
+    """One plain sentence: does the model beat the best kNN baseline on mean cosine?"""
+    best = baselines.get("best_knn")
+    if best is None:
+        return "no kNN baseline was computed"
+    model_cos, knn_cos = model_metrics["cosine"], baselines[best]["cosine"]
+    if model_cos > knn_cos:
+        return f"the model beats the best kNN baseline ({best}): mean cosine {model_cos:.4f} > {knn_cos:.4f}"
+    return (
+        f"the model does NOT beat the best kNN baseline ({best}): "
+        f"mean cosine {model_cos:.4f} <= {knn_cos:.4f}; it has not learned the field better than "
+        "interpolating the training samples"
+    )

@@ -1,0 +1,62 @@
+"""The ``predictions/`` folder: a fixed test subset's coordinates, ground truth and per-epoch predictions."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.samples import SampleSet
+
+BAND_NAMES = [f"A{i:02d}" for i in range(64)]
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a CSV to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def prediction_subset(n_test: int, size: int, seed: int) -> np.ndarray:
+    """Positions (within the test set) of the fixed subset whose predictions are saved every epoch."""
+    size = min(size, n_test)
+    return np.sort(np.random.default_rng(seed).choice(n_test, size=size, replace=False))
+
+
+def write_reference_files(folder: Path, samples: SampleSet, sample_ids: np.ndarray) -> None:
+    """``test_coordinates.csv`` (where and when) and ``ground_truth.csv`` (A00..A63) for the subset."""
+    coords = pd.DataFrame(
+        {
+            "sample_id": sample_ids,
+            "latitude": samples.latitude,
+            "longitude": samples.longitude,
+            "elevation_m": samples.elevation,
+            "event_date": np.datetime_as_string(samples.time, unit="s"),
+        }
+    )
+    write_csv_atomic(coords, folder / "test_coordinates.csv")
+    write_csv_atomic(_embedding_frame(sample_ids, samples.embeddings), folder / "ground_truth.csv")
+
+
+def write_epoch_predictions(
+    folder: Path, epoch: int, sample_ids: np.ndarray, predictions: np.ndarray
+) -> Path:
+    """``epoch_<N>.csv``: the model's A00..A63 for the subset after epoch N."""
+    return write_csv_atomic(_embedding_frame(sample_ids, predictions), folder / f"epoch_{epoch}.csv")
+
+
+def _embedding_frame(sample_ids: np.ndarray, embeddings: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(np.asarray(embeddings, dtype=np.float32), columns=BAND_NAMES)
+    frame.insert(0, "sample_id", sample_ids)
+    return frame

@@ -1,0 +1,50 @@
+"""Regularisers that teach the model to generalise between scattered samples.
+
+At a place far from every training sample, the fine levels of the hash grids hold nothing learnt
+(entries near their initial zero, or another place's values through a hash collision), while at every
+training sample they hold that sample's detail. A decoder that has only ever seen the second case
+extrapolates badly in the first. ``LevelMask`` shows it the first case during training: for a share of
+the samples it zeroes all levels finer than a random cut-off, per grid, so the decoder learns to
+predict from the coarse levels alone when the fine ones say nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..encoder import EncoderConfig
+
+
+class LevelMask(nn.Module):
+    """Zero the levels finer than a random per-sample, per-grid cut-off (training only; no rescaling).
+
+    ``probability`` is the share of (sample, grid) pairs that get a cut-off; the cut-off level is
+    uniform in [``min_level``, levels] (levels: nothing is cut).
+    """
+
+    def __init__(self, config: EncoderConfig, probability: float, min_level: int = 1) -> None:
+        super().__init__()
+        self.probability = float(probability)
+        grid_of, level_of, sizes = [], [], []
+        for g_index, grid in enumerate(config.grids):
+            sizes.append(grid.n_levels)
+            for level in range(grid.n_levels):
+                grid_of += [g_index] * config.features_per_level
+                level_of += [level] * config.features_per_level
+        self.min_level = int(min_level)
+        self.register_buffer("grid_of", torch.tensor(grid_of, dtype=torch.long), persistent=False)
+        self.register_buffer("level_of", torch.tensor(level_of, dtype=torch.long), persistent=False)
+        self.register_buffer("n_levels", torch.tensor(sizes, dtype=torch.long), persistent=False)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.probability <= 0.0:
+            return feats
+        n, n_grids = feats.shape[0], self.n_levels.shape[0]
+        low = min(self.min_level, int(self.n_levels.min()))
+        u = torch.rand(n, n_grids, device=feats.device)
+        span = (self.n_levels + 1 - low).to(feats.dtype)
+        cut = low + torch.floor(torch.rand(n, n_grids, device=feats.device) * span).long()
+        cut = torch.where(u < self.probability, cut, self.n_levels.expand(n, -1))
+        keep = self.level_of.unsqueeze(0) < cut[:, self.grid_of]
+        return feats * keep.to(feats.dtype)

@@ -1,0 +1,665 @@
+"""The training loop: data resident on the device, validation-driven schedule, checkpoints, outputs.
+
+``train(config, samples)`` runs on one process, or on each process of a ``torchrun`` job (rank 0 writes
+the outputs). Coordinates stay float64 up to the encoder; mixed precision (CUDA only) covers the decoder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..checkpoint import ModelBundle, save_model_file
+from ..data.samples import SampleSet
+from ..elevation_prior import ElevationPrior
+from ..errors import CancelledError, DataError, InputError
+from ..geodesy import TimeSpan, normalized_coordinates
+from ..model import Earth4DModel
+from ..projection import RGBProjection
+from . import baselines as baselines_mod
+from . import distributed, metrics, predictions, state, visualize
+from .config import TrainConfig
+from .nan_scan import check_finite
+from .optim import build_optimizer, lazy_pays_off
+from .regularize import LevelMask
+from .splits import Split, split_indices
+
+log = logging.getLogger(__name__)
+
+VIDEO_NAME = "training_progression.mp4"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced: the model file, the final metrics and the per-epoch history."""
+
+    output_dir: Path
+    model_path: Path | None
+    metrics: dict[str, Any]
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class _Layout:
+    """The original pipeline's output folder layout."""
+
+    root: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions"
+
+    @property
+    def visualizations(self) -> Path:
+        return self.root / "visualizations"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    def epoch_checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"checkpoint_epoch_{epoch}.pt"
+
+    def generated_files(self) -> list[Path]:
+        """Files a previous run left here (removed by --overwrite; nothing else in the folder is touched)."""
+        found = [self.root / n for n in ("final_model.pt", "metrics.json", "training_curves.png", VIDEO_NAME)]
+        found += list(self.root.glob("final_bay_area_*.png"))
+        found += list(self.checkpoints.glob("*.pt"))
+        found += [self.predictions / n for n in ("ground_truth.csv", "test_coordinates.csv")]
+        found += list(self.predictions.glob("epoch_*.csv"))
+        found += list(self.visualizations.glob("bay_area_epoch_*.png"))
+        return [p for p in found if p.is_file()]
+
+
+class _Forward(nn.Module):
+    """Encoder in full precision, decoder under autocast (when enabled), level masking in training."""
+
+    def __init__(self, model: Earth4DModel, amp_dtype: torch.dtype | None, level_mask: LevelMask) -> None:
+        super().__init__()
+        self.model = model
+        self.amp_dtype = amp_dtype
+        self.level_mask = level_mask
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        device_type = coords.device.type
+        with torch.autocast(device_type, enabled=False):
+            feats = self.model.encoder(coords)
+        with torch.autocast(
+            device_type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        ):
+            out = self.model.decoder(self.level_mask(feats))
+        return out.float()
+
+
+def _data_loss(out: torch.Tensor, target: torch.Tensor, cosine_weight: float) -> torch.Tensor:
+    loss = F.mse_loss(out, target)
+    if cosine_weight:
+        loss = loss + cosine_weight * (1.0 - F.cosine_similarity(out, target, dim=1)).mean()
+    return loss
+
+
+def _write_json_atomic(obj: Any, path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(
+    config: TrainConfig,
+    samples: SampleSet,
+    *,
+    world: Any = None,
+    time_span: TimeSpan | None = None,
+) -> TrainResult:
+    """Train an Earth4D model on ``samples`` and write the output folder; returns the final metrics.
+
+    ``world`` (a ``DemoWorld``) gives the Bay Area maps a dense ground truth; without it the maps show
+    the test samples in the box. Under ``torchrun`` call this on every process.
+    """
+    config.validate()
+    ctx = distributed.setup(config.device)
+    try:
+        return _Trainer(config, samples, ctx, world, time_span or TimeSpan()).run()
+    finally:
+        distributed.teardown(ctx)
+
+
+class _Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        samples: SampleSet,
+        ctx: distributed.DistContext,
+        world: Any,
+        time_span: TimeSpan,
+    ) -> None:
+        self.config = config
+        self.samples = samples
+        self.ctx = ctx
+        self.device = ctx.device
+        self.world = world
+        self.time_span = time_span
+        self.layout = _Layout(Path(config.output_dir))
+        self.history: dict[str, list[float]] = {
+            k: []
+            for k in (
+                "epoch",
+                "train_loss",
+                "val_loss",
+                "val_mape",
+                "val_cosine",
+                "lr",
+                "samples_per_s",
+                "seconds",
+            )
+        }
+        self.best_val = math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.start_epoch = 0
+        self.stop_reason = "epochs"
+
+    # ----- setup -------------------------------------------------------------------------------
+    def _prepare_output(self) -> None:
+        layout = self.layout
+        if self.config.resume:
+            if not layout.last.is_file():
+                raise InputError(f"--resume: there is no checkpoint {layout.last} to continue from")
+            return
+        previous = layout.generated_files() if layout.root.exists() else []
+        if previous and not self.config.overwrite:
+            raise InputError(
+                f"output folder {layout.root} already holds a training run; use --resume to continue it "
+                "or --overwrite to start over"
+            )
+        self.ctx.barrier()
+        if self.ctx.is_main:
+            for path in previous:
+                path.unlink()
+        self.ctx.barrier()
+
+    def _prepare_data(self) -> None:
+        cfg, device = self.config, self.device
+        n = len(self.samples)
+        self.split: Split = split_indices(n, cfg.train_split, cfg.validation_fraction, cfg.seed)
+        coords = normalized_coordinates(
+            self.samples.latitude,
+            self.samples.longitude,
+            self.samples.elevation,
+            self.samples.time,
+            self.time_span,
+        )
+        emb = self.samples.embeddings
+
+        def on_device(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            return (
+                torch.from_numpy(np.ascontiguousarray(coords[rows])).to(device),
+                torch.from_numpy(np.ascontiguousarray(emb[rows])).to(device),
+            )
+
+        self.train_x, self.train_y = on_device(self.split.train)
+        self.val_x, self.val_y = on_device(self.split.validation)
+        self.test_x, self.test_y = on_device(self.split.test)
+        self.subset = predictions.prediction_subset(len(self.split.test), cfg.prediction_samples, cfg.seed)
+        log.info(
+            "%d samples: %d train, %d validation, %d test (on %s)",
+            n,
+            len(self.split.train),
+            len(self.split.validation),
+            len(self.split.test),
+            device,
+        )
+
+    def _build_model(self) -> None:
+        cfg = self.config
+        encoder_config = cfg.encoder_config(self.time_span)
+        self.model = Earth4DModel(encoder_config, hidden=cfg.hidden, dropout=cfg.dropout, backend=cfg.backend)
+        self.model.to(self.device)
+        amp_dtype = None
+        if cfg.amp and self.device.type == "cuda":
+            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        level_mask = LevelMask(encoder_config, cfg.level_mask, cfg.level_mask_min)
+        self.forward = _Forward(self.model, amp_dtype, level_mask).to(self.device)
+        self.net: nn.Module = self.forward
+        if self.ctx.distributed:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.forward, device_ids=device_ids)
+        lazy = cfg.table_optimizer == "lazy" or (
+            cfg.table_optimizer == "auto" and lazy_pays_off(encoder_config, cfg.batch_size)
+        )
+        self.optimizer = build_optimizer(
+            list(self.model.encoder.parameters()),
+            list(self.model.decoder.parameters()),
+            lr=cfg.learning_rate,
+            lazy_tables=lazy,
+            weight_decay=cfg.weight_decay,
+            table_lr_scale=cfg.table_lr_scale,
+        )
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+        )
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed)
+        counts = self.model.parameter_count()
+        log.info(
+            "model: preset %s (%d-D features, %s encoder parameters), decoder %s (%s parameters), "
+            "backend %s, table optimizer %s",
+            cfg.preset,
+            encoder_config.output_dim,
+            f"{counts['encoder']:,}",
+            list(cfg.hidden),
+            f"{counts['decoder']:,}",
+            self.model.encoder.backend,
+            "lazy Adam" if lazy else "dense Adam",
+        )
+
+    def _fit_priors(self) -> None:
+        part = self.split.training_part
+        s = self.samples
+        self.projection = RGBProjection.fit(s.embeddings[part], seed=self.config.seed)
+        self.elevation_prior = ElevationPrior.fit(s.latitude[part], s.longitude[part], s.elevation[part])
+
+    def _compute_baselines(self) -> dict[str, Any]:
+        part, test, s = self.split.training_part, self.split.test, self.samples
+        return baselines_mod.baseline_metrics(
+            s.latitude[part],
+            s.longitude[part],
+            s.elevation[part],
+            s.embeddings[part],
+            s.latitude[test],
+            s.longitude[test],
+            s.elevation[test],
+            s.embeddings[test],
+        )
+
+    # ----- checkpoints -------------------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        return self.samples.fingerprint()
+
+    def _save_last(self, epoch: int) -> None:
+        payload = {
+            "epoch": epoch,
+            "architecture": self.config.architecture(),
+            "description": self.model.describe(),
+            "dataset_fingerprint": self._fingerprint(),
+            "config": self.config.to_dict(),
+            "state_dict": state.cpu_state_dict(self.model),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": state.capture_rng(self.generator),
+            "history": self.history,
+            "early_stopping": {
+                "best_val": self.best_val,
+                "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs,
+            },
+        }
+        state.save_training_state(self.layout.last, payload)
+
+    def _save_model_only(self, path: Path, epoch: int, weights: dict[str, torch.Tensor]) -> None:
+        state.save_training_state(
+            path,
+            {
+                "epoch": epoch,
+                "description": self.model.describe(),
+                "dataset_fingerprint": self._fingerprint(),
+                "state_dict": weights,
+            },
+        )
+
+    def _resume(self) -> None:
+        payload = state.load_training_state(self.layout.last)
+        if payload.get("architecture") != self.config.architecture():
+            raise InputError(
+                f"--resume: {self.layout.last} was trained with {payload.get('architecture')}, "
+                f"not {self.config.architecture()}; use the same --preset, --hidden and --dropout"
+            )
+        if payload.get("dataset_fingerprint") != self._fingerprint():
+            raise InputError(
+                f"--resume: {self.layout.last} was trained on other data (dataset fingerprint differs); "
+                "use the same dataset, --max-samples and --seed"
+            )
+        self.model.load_state_dict(payload["state_dict"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.scaler.load_state_dict(payload["scaler"])
+        state.restore_rng(payload["rng"], self.generator)
+        self.history = {k: list(v) for k, v in payload["history"].items()}
+        early = payload["early_stopping"]
+        self.best_val, self.best_epoch, self.bad_epochs = (
+            early["best_val"],
+            early["best_epoch"],
+            early["bad_epochs"],
+        )
+        if self.layout.best.is_file():
+            self.best_state = state.load_training_state(self.layout.best)["state_dict"]
+        self.start_epoch = int(payload["epoch"])
+        log.info(
+            "resuming after epoch %d (best validation loss %.6g at epoch %d)",
+            self.start_epoch,
+            self.best_val,
+            self.best_epoch,
+        )
+
+    # ----- evaluation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def _predict(self, coords: torch.Tensor) -> torch.Tensor:
+        was_training = self.forward.training
+        self.forward.eval()
+        try:
+            outs = [
+                self.forward(coords[i : i + self.config.eval_batch_size])
+                for i in range(0, coords.shape[0], self.config.eval_batch_size)
+            ]
+        finally:
+            self.forward.train(was_training)
+        return torch.cat(outs) if outs else torch.empty(0, 64, device=coords.device)
+
+    def _validate(self) -> dict[str, float]:
+        pred = self._predict(self.val_x)
+        loss = float(_data_loss(pred, self.val_y, self.config.cosine_weight))
+        cos = float(F.cosine_similarity(pred, self.val_y, dim=1).mean())
+        mape = float((pred - self.val_y).abs().mean() / 2.0 * 100.0)
+        return {"loss": self.ctx.mean(loss), "cosine": self.ctx.mean(cos), "mape": self.ctx.mean(mape)}
+
+    # ----- one epoch ---------------------------------------------------------------------------
+    def _train_epoch(self, epoch: int, deadline: float | None) -> tuple[float, int, bool]:
+        cfg, ctx = self.config, self.ctx
+        n = self.train_x.shape[0]
+        perm = torch.randperm(n, generator=self.generator, device=self.device)
+        steps = math.ceil(n / cfg.batch_size)
+        bar = tqdm(
+            total=steps,
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            unit="batch",
+            leave=False,
+            disable=not (cfg.progress and ctx.is_main),
+            dynamic_ncols=True,
+        )
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        total_loss, seen, out_of_time = 0.0, 0, False
+        self.forward.train()
+        try:
+            for step in range(steps):
+                idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                if ctx.distributed:
+                    idx = idx.tensor_split(ctx.world_size)[ctx.rank]
+                x, y = self.train_x[idx], self.train_y[idx]
+                out = self.net(x)
+                loss = _data_loss(out, y, cfg.cosine_weight)
+                if not torch.isfinite(loss):
+                    raise DataError(
+                        f"training diverged at epoch {epoch}, batch {step + 1} (loss {float(loss)}); "
+                        f"try a lower --learning-rate; {self.layout.last} holds the last good epoch"
+                    )
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                if cfg.grad_clip:
+                    self.scaler.unscale_(self.optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                batch = idx.shape[0]
+                total_loss += float(loss.detach()) * batch
+                seen += batch
+                if bar.n % 5 == 0 or step == steps - 1:
+                    with torch.no_grad():
+                        mape = float((out - y).abs().mean() / 2.0 * 100.0)
+                        cos = float(F.cosine_similarity(out, y, dim=1).mean())
+                    bar.set_postfix(loss=f"{float(loss.detach()):.4g}", mape=f"{mape:.2f}%", cos=f"{cos:.4f}")
+                bar.update(1)
+                if deadline is not None and ctx.any(time.monotonic() >= deadline):
+                    out_of_time = True
+                    break
+        finally:
+            bar.close()
+        return ctx.mean(total_loss / max(seen, 1)), seen * ctx.world_size, out_of_time
+
+    # ----- outputs -----------------------------------------------------------------------------
+    def _map_view(self) -> visualize.MapView | None:
+        test = self.samples.subset(self.split.test)
+        return visualize.build_map_view(self.world, test, self.samples.time)
+
+    def _predict_view(self, view: visualize.MapView) -> np.ndarray:
+        coords = normalized_coordinates(
+            view.latitude, view.longitude, view.elevation, view.time, self.time_span
+        )
+        return self._predict(torch.from_numpy(coords).to(self.device)).cpu().numpy()
+
+    def _epoch_outputs(self, epoch: int) -> None:
+        cfg = self.config
+        if self.subset.size:
+            pred = self._predict(self.test_x[torch.from_numpy(self.subset).to(self.device)]).cpu().numpy()
+            predictions.write_epoch_predictions(
+                self.layout.predictions, epoch, self.split.test[self.subset], pred
+            )
+        if self.view is not None and cfg.visualize_every and epoch % cfg.visualize_every == 0:
+            pred = self._predict_view(self.view)
+            vis = self.layout.visualizations
+            visualize.render_rgb_pair(
+                self.view, pred, self.projection, vis / f"bay_area_epoch_{epoch}_rgb.png", f"epoch {epoch}"
+            )
+            visualize.render_error(
+                self.view, pred, vis / f"bay_area_epoch_{epoch}_error.png", f"epoch {epoch}"
+            )
+
+    def _final_outputs(self, final_metrics: dict[str, Any]) -> Path:
+        root = self.layout.root
+        bundle = ModelBundle(
+            model=self.model,
+            time_span=self.time_span,
+            rgb_projection=self.projection,
+            elevation_prior=self.elevation_prior,
+            metrics=final_metrics,
+            dataset_fingerprint=self._fingerprint(),
+            extra={"source": self.samples.source, "train_config": self.config.to_dict()},
+        )
+        model_path = save_model_file(bundle, root / "final_model.pt")
+        final_metrics["model_file_bytes"] = model_path.stat().st_size
+        if self.history["epoch"]:
+            visualize.render_training_curves(
+                self.history, root / "training_curves.png", final_metrics["baselines"]
+            )
+        if self.view is not None:
+            pred = self._predict_view(self.view)
+            visualize.render_rgb_pair(
+                self.view, pred, self.projection, root / "final_bay_area_rgb.png", "final model"
+            )
+            visualize.render_error(self.view, pred, root / "final_bay_area_error.png", "final model")
+        _write_json_atomic(final_metrics, root / "metrics.json")
+        if self.config.make_video and self.view is not None and self.config.visualize_every:
+            self._make_video()
+        return model_path
+
+    def _make_video(self) -> None:
+        from .video import make_video
+
+        if shutil.which("ffmpeg") is None:
+            try:
+                import imageio_ffmpeg
+
+                imageio_ffmpeg.get_ffmpeg_exe()
+            except (ImportError, RuntimeError) as exc:
+                log.warning("no training video: ffmpeg is not available (%s)", exc)
+                return
+        try:
+            make_video(self.layout.visualizations, self.layout.root / VIDEO_NAME, overwrite=True)
+        except (OSError, RuntimeError, InputError) as exc:
+            log.warning("no training video: %s", exc)
+
+    # ----- the run -----------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg, ctx = self.config, self.ctx
+        self._prepare_output()
+        _seed_everything(cfg.seed)
+        self._prepare_data()
+        self._build_model()
+        if cfg.resume:
+            self._resume()
+        if ctx.is_main:
+            self._fit_priors()
+            self.view = self._map_view()
+            baselines = self._compute_baselines()
+            best = baselines.get("best_knn")
+            log.info(
+                "baselines on the test set: mean vector %s; %s %s",
+                metrics.summary(baselines["mean"]),
+                best,
+                metrics.summary(baselines[best]),
+            )
+            if not cfg.resume and self.subset.size:
+                test_subset = self.split.test[self.subset]
+                predictions.write_reference_files(
+                    self.layout.predictions, self.samples.subset(test_subset), test_subset
+                )
+        if not cfg.skip_nan_test:
+            check_finite(
+                self.model, self.train_x, self.train_y, self.samples, self.split.train, cfg.eval_batch_size
+            )
+        deadline = time.monotonic() + cfg.time_limit if cfg.time_limit else None
+        epoch = self.start_epoch
+        train_start = time.monotonic()
+        try:
+            for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
+                if self._run_epoch(epoch, deadline):
+                    break
+        except KeyboardInterrupt:
+            raise CancelledError(
+                f"training interrupted during epoch {epoch}; {self.layout.last} holds epoch {epoch - 1}, "
+                "continue with --resume"
+            ) from None
+        train_seconds = time.monotonic() - train_start
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        result_metrics: dict[str, Any] = {}
+        model_path = None
+        if ctx.is_main:
+            model_metrics = metrics.evaluate(self._predict(self.test_x), self.test_y)
+            verdict = baselines_mod.verdict(model_metrics, baselines)
+            result_metrics = self._metrics_document(model_metrics, baselines, verdict, train_seconds)
+            model_path = self._final_outputs(result_metrics)
+            log.info("test set: %s; %s", metrics.summary(model_metrics), verdict)
+        ctx.barrier()
+        return TrainResult(self.layout.root, model_path, result_metrics, self.history)
+
+    def _run_epoch(self, epoch: int, deadline: float | None) -> bool:
+        """Train one epoch, validate, write outputs; True when training should stop."""
+        cfg, ctx = self.config, self.ctx
+        started = time.monotonic()
+        train_loss, seen, out_of_time = self._train_epoch(epoch, deadline)
+        seconds = time.monotonic() - started
+        val = self._validate()
+        self.scheduler.step(val["loss"])
+        improved = val["loss"] < self.best_val
+        if improved:
+            self.best_val, self.best_epoch, self.bad_epochs = val["loss"], epoch, 0
+            self.best_state = state.cpu_state_dict(self.model)
+        else:
+            self.bad_epochs += 1
+        lr = self.optimizer.param_groups[0]["lr"]
+        for key, value in (
+            ("epoch", epoch),
+            ("train_loss", train_loss),
+            ("val_loss", val["loss"]),
+            ("val_mape", val["mape"]),
+            ("val_cosine", val["cosine"]),
+            ("lr", lr),
+            ("samples_per_s", seen / max(seconds, 1e-9)),
+            ("seconds", seconds),
+        ):
+            self.history[key].append(float(value))
+        if ctx.is_main:
+            self._save_last(epoch)
+            if improved:
+                self._save_model_only(self.layout.best, epoch, self.best_state)
+            if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+                self._save_model_only(
+                    self.layout.epoch_checkpoint(epoch), epoch, state.cpu_state_dict(self.model)
+                )
+            self._epoch_outputs(epoch)
+            log.info(
+                "epoch %d/%d  train loss %.5g  val loss %.5g  val MAPE %.3f%%  val cos %.4f  lr %.2g  "
+                "%.0f samples/s%s",
+                epoch,
+                cfg.epochs,
+                train_loss,
+                val["loss"],
+                val["mape"],
+                val["cosine"],
+                lr,
+                seen / max(seconds, 1e-9),
+                "  *best*" if improved else "",
+            )
+        ctx.barrier()
+        if out_of_time:
+            self.stop_reason = "time limit"
+            return True
+        if cfg.patience and self.bad_epochs >= cfg.patience:
+            self.stop_reason = f"early stopping (no better validation loss for {cfg.patience} epochs)"
+            log.info("stopping early: %s", self.stop_reason)
+            return True
+        return False
+
+    def _metrics_document(
+        self, model_metrics: dict[str, Any], baselines: dict[str, Any], verdict: str, train_seconds: float
+    ) -> dict[str, Any]:
+        best = baselines.get("best_knn")
+        speeds = self.history["samples_per_s"]
+        return {
+            "model": model_metrics,
+            "baselines": baselines,
+            "beats_best_knn": bool(best and model_metrics["cosine"] > baselines[best]["cosine"]),
+            "verdict": verdict,
+            "best_epoch": self.best_epoch,
+            "epochs_run": int(self.history["epoch"][-1]) if self.history["epoch"] else self.start_epoch,
+            "stop_reason": self.stop_reason,
+            "train_seconds": train_seconds,
+            "samples_per_second": float(np.median(speeds)) if speeds else 0.0,
+            "n_train": int(len(self.split.train)),
+            "n_validation": int(len(self.split.validation)),
+            "n_test": int(len(self.split.test)),
+            "device": str(self.device),
+            "world_size": self.ctx.world_size,
+            "encoder_backend": self.model.encoder.backend,
+            "parameters": self.model.parameter_count(),
+            "dataset_source": self.samples.source,
+            "config": self.config.to_dict(),
+        }

@@ -1,0 +1,365 @@
+"""The toolbar dialog: model, date, area, resolution, output kind and file, and where the core runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from qgis.core import QgsCoordinateReferenceSystem, QgsMapLayerProxyModel
+from qgis.gui import (
+    QgisInterface,
+    QgsDoubleSpinBox,
+    QgsFileWidget,
+    QgsMapLayerComboBox,
+    QgsMessageBar,
+    QgsProjectionSelectionWidget,
+)
+from qgis.PyQt.QtCore import QDate
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import settings
+from .area import (
+    export_polygons,
+    layer_bbox_wgs84,
+    metres_to_crs_units,
+    rectangle_to_wgs84,
+    suggested_resolution,
+)
+from .errors import PluginError
+from .map_tool import PointPicker
+from .request import Bbox, OutputKind, RasterRequest
+
+AREA_CANVAS, AREA_LAYER = 0, 1
+KIND_LABELS = {
+    OutputKind.RGB: "RGB image (3 bands)",
+    OutputKind.EMBEDDINGS: "Embeddings (64 bands A00..A63)",
+    OutputKind.SIMILARITY: "Similarity to a point",
+}
+MODE_LABELS = {
+    settings.RunMode.AUTO: "Automatic (in QGIS if earth4d_gis imports, else the CLI)",
+    settings.RunMode.IN_PROCESS: "In QGIS's Python",
+    settings.RunMode.SUBPROCESS: "earth4d-gis CLI in a subprocess",
+}
+
+Submit = Callable[[RasterRequest, settings.RunMode], str | None]
+"""Starts the work; returns None when it started, else the one-sentence reason it did not."""
+
+
+def unique_path(folder: Path, stem: str, suffix: str = ".tif", taken: frozenset[Path] = frozenset()) -> Path:
+    """``folder/stem.tif``, or ``stem_2.tif``... if taken: a default never points at a user's file."""
+    candidate = folder / f"{stem}{suffix}"
+    counter = 2
+    while candidate.exists() or candidate in taken:
+        candidate = folder / f"{stem}_{counter}{suffix}"
+        counter += 1
+    return candidate
+
+
+class Earth4DDialog(QDialog):
+    """Collects one ``RasterRequest``; ``submit(request, mode)`` returns True when work started."""
+
+    def __init__(self, iface: QgisInterface, submit: Submit, parent: QWidget | None = None) -> None:
+        super().__init__(parent or iface.mainWindow())
+        self.iface = iface
+        self._submit = submit
+        self._auto_output: Path | None = None
+        self._submitted: set[Path] = set()
+        self._bbox: Bbox | None = None
+        self.picker = PointPicker(iface.mapCanvas())
+        self.picker.picked.connect(self._on_point_picked)
+        self.setWindowTitle("Earth4D: predict an AlphaEarth layer")
+        self._build()
+
+    def _build(self) -> None:
+        self.message_bar = QgsMessageBar(self)
+        form = QFormLayout()
+
+        self.model_widget = QgsFileWidget(self)
+        self.model_widget.setStorageMode(QgsFileWidget.GetFile)
+        self.model_widget.setFilter("Earth4D model (*.pt);;All files (*)")
+        self.model_widget.setFilePath(settings.model_path())
+        form.addRow("Model file", self.model_widget)
+
+        self.date_edit = QDateEdit(self)
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("yyyy-MM-dd")
+        last = QDate.fromString(settings.last_date(), "yyyy-MM-dd")
+        self.date_edit.setDate(last if last.isValid() else QDate(2024, 6, 1))
+        self.date_edit.dateChanged.connect(self._update_default_output)
+        form.addRow("Date", self.date_edit)
+
+        self.area_combo = QComboBox(self)
+        self.area_combo.addItem("Current map extent", AREA_CANVAS)
+        self.area_combo.addItem("Features of a polygon layer", AREA_LAYER)
+        self.layer_combo = QgsMapLayerComboBox(self)
+        self.layer_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.refresh_button = QPushButton("Use current map extent", self)
+        self.refresh_button.clicked.connect(self.refresh_from_canvas)
+        self.area_combo.currentIndexChanged.connect(self._on_area_mode)
+        self.layer_combo.layerChanged.connect(lambda _layer: self._on_area_mode())
+        self.bbox_label = QLabel(self)
+        self.bbox_label.setWordWrap(True)
+        area_row = QHBoxLayout()
+        area_row.addWidget(self.area_combo)
+        area_row.addWidget(self.refresh_button)
+        form.addRow("Area", area_row)
+        form.addRow("Polygon layer", self.layer_combo)
+        form.addRow("Area in EPSG:4326", self.bbox_label)
+
+        self.resolution_spin = QgsDoubleSpinBox(self)
+        self.resolution_spin.setRange(0.01, 1_000_000.0)
+        self.resolution_spin.setDecimals(2)
+        self.resolution_spin.setSuffix(" m")
+        self.resolution_spin.setClearValue(10.0)
+        form.addRow("Resolution", self.resolution_spin)
+
+        self.crs_widget = QgsProjectionSelectionWidget(self)
+        self.crs_widget.setOptionVisible(QgsProjectionSelectionWidget.CrsNotSet, True)
+        self.crs_widget.setNotSetText("UTM zone of the area's centre")
+        self.crs_widget.setCrs(QgsCoordinateReferenceSystem())
+        form.addRow("Output CRS", self.crs_widget)
+
+        self.kind_combo = QComboBox(self)
+        for kind, label in KIND_LABELS.items():
+            self.kind_combo.addItem(label, kind.value)
+        self.kind_combo.currentIndexChanged.connect(self._on_kind)
+        form.addRow("Output", self.kind_combo)
+
+        self.lat_spin = QgsDoubleSpinBox(self)
+        self.lat_spin.setRange(-90.0, 90.0)
+        self.lat_spin.setDecimals(6)
+        self.lon_spin = QgsDoubleSpinBox(self)
+        self.lon_spin.setRange(-180.0, 180.0)
+        self.lon_spin.setDecimals(6)
+        self.pick_button = QPushButton("Pick on map", self)
+        self.pick_button.clicked.connect(self.start_picking)
+        point_row = QHBoxLayout()
+        point_row.addWidget(QLabel("lat", self))
+        point_row.addWidget(self.lat_spin)
+        point_row.addWidget(QLabel("lon", self))
+        point_row.addWidget(self.lon_spin)
+        point_row.addWidget(self.pick_button)
+        form.addRow("Similar to", point_row)
+
+        self.output_widget = QgsFileWidget(self)
+        self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
+        self.output_widget.setFilter("GeoTIFF (*.tif)")
+        self.overwrite_check = QCheckBox("Replace the file if it exists", self)
+        form.addRow("Output file", self.output_widget)
+        form.addRow("", self.overwrite_check)
+
+        engine = QGroupBox("Engine", self)
+        engine_form = QFormLayout(engine)
+        self.mode_combo = QComboBox(engine)
+        for mode, label in MODE_LABELS.items():
+            self.mode_combo.addItem(label, mode.value)
+        self.mode_combo.setCurrentIndex(self.mode_combo.findData(settings.run_mode().value))
+        self.cli_widget = QgsFileWidget(engine)
+        self.cli_widget.setStorageMode(QgsFileWidget.GetFile)
+        self.cli_widget.setFilePath(settings.cli_path())
+        self.cli_widget.lineEdit().setPlaceholderText(
+            "python or earth4d-gis of an environment with earth4d-gis"
+        )
+        engine_form.addRow("Run", self.mode_combo)
+        engine_form.addRow("Environment", self.cli_widget)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Close, self)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Run")
+        self.buttons.accepted.connect(self.run)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.message_bar)
+        layout.addLayout(form)
+        layout.addWidget(engine)
+        layout.addWidget(self.buttons)
+        self._on_kind()
+        self._on_area_mode()
+
+    # --- state ---------------------------------------------------------------------------------------
+
+    def kind(self) -> OutputKind:
+        return OutputKind(self.kind_combo.currentData())
+
+    def set_kind(self, kind: OutputKind) -> None:
+        self.kind_combo.setCurrentIndex(self.kind_combo.findData(OutputKind(kind).value))
+
+    def mode(self) -> settings.RunMode:
+        return settings.RunMode(self.mode_combo.currentData())
+
+    def date(self) -> str:
+        return self.date_edit.date().toString("yyyy-MM-dd")
+
+    def bbox_wgs84(self) -> Bbox:
+        """The chosen area as (west, south, east, north) in EPSG:4326."""
+        if self._bbox is None:
+            raise PluginError("The area is not set; zoom the map to it or choose a polygon layer.")
+        return self._bbox
+
+    def _set_bbox(self, bbox: Bbox | None, note: str = "") -> None:
+        self._bbox = bbox
+        if bbox is None:
+            self.bbox_label.setText(note)
+            return
+        west, south, east, north = bbox
+        self.bbox_label.setText(f"W {west:.5f}  S {south:.5f}  E {east:.5f}  N {north:.5f}{note}")
+
+    def refresh_from_canvas(self) -> None:
+        """Use the current map extent as the area (switching to that mode if a layer was chosen)."""
+        if self.area_combo.currentData() != AREA_CANVAS:
+            self.area_combo.setCurrentIndex(self.area_combo.findData(AREA_CANVAS))
+            return
+        self._area_from_canvas()
+
+    def refresh_area(self) -> None:
+        """Recompute the area for the current mode: the map extent now, or the chosen layer's features."""
+        self._on_area_mode()
+
+    def _area_from_canvas(self) -> None:
+        """Take the area (and a resolution giving ~1000 pixels across) from the current map extent."""
+        settings_ = self.iface.mapCanvas().mapSettings()
+        try:
+            bbox = rectangle_to_wgs84(self.iface.mapCanvas().extent(), settings_.destinationCrs())
+        except PluginError as exc:
+            self._set_bbox(None, str(exc))
+            return
+        self._set_bbox(bbox, " (crosses 180°)" if bbox[0] > bbox[2] else "")
+        self.resolution_spin.setValue(suggested_resolution(bbox))
+        centre = self.iface.mapCanvas().extent().center()
+        if self.lat_spin.value() == 0.0 and self.lon_spin.value() == 0.0:
+            from .map_tool import canvas_point_to_wgs84
+
+            lat, lon = canvas_point_to_wgs84(self.iface.mapCanvas(), centre)
+            self.set_point(lat, lon)
+
+    def _on_area_mode(self, *_args: object) -> None:
+        by_layer = self.area_combo.currentData() == AREA_LAYER
+        self.layer_combo.setEnabled(by_layer)
+        self.refresh_button.setEnabled(True)
+        if not by_layer:
+            self._area_from_canvas()
+            return
+        layer = self.layer_combo.currentLayer()
+        if layer is None:
+            self._set_bbox(None, "No polygon layer in the project.")
+            return
+        try:
+            bbox = layer_bbox_wgs84(layer)
+        except PluginError as exc:
+            self._set_bbox(None, str(exc))
+            return
+        self._set_bbox(bbox, f" (features of {layer.name()})")
+        self.resolution_spin.setValue(suggested_resolution(bbox))
+
+    def _on_kind(self, *_args: object) -> None:
+        similarity = self.kind() is OutputKind.SIMILARITY
+        for widget in (self.lat_spin, self.lon_spin, self.pick_button):
+            widget.setEnabled(similarity)
+        self._update_default_output()
+
+    def _update_default_output(self, *_args: object) -> None:
+        current = self.output_widget.filePath().strip()
+        if current and (self._auto_output is None or Path(current) != self._auto_output):
+            return
+        folder = Path(settings.output_folder() or Path.home())
+        if not folder.is_dir():
+            folder = Path.home()
+        self._auto_output = unique_path(
+            folder, f"earth4d_{self.kind().value}_{self.date()}", taken=frozenset(self._submitted)
+        )
+        self.output_widget.setFilePath(str(self._auto_output))
+
+    def set_point(self, lat: float, lon: float) -> None:
+        self.lat_spin.setValue(lat)
+        self.lon_spin.setValue(((lon + 180.0) % 360.0) - 180.0)
+
+    def start_picking(self) -> None:
+        """Hide the dialog while the user clicks the place to compare with."""
+        self.hide()
+        self.iface.messageBar().pushMessage(
+            "Earth4D", "Click the map at the place to compare with.", duration=5
+        )
+        self.picker.start()
+
+    def _on_point_picked(self, lat: float, lon: float) -> None:
+        self.set_point(lat, lon)
+        self.show()
+        self.raise_()
+
+    # --- run -----------------------------------------------------------------------------------------
+
+    def build_request(self) -> RasterRequest:
+        """The request the widgets describe; ``PluginError`` for what the widgets alone can tell is wrong."""
+        bbox = self.bbox_wgs84()
+        crs = self.crs_widget.crs()
+        crs_authid = crs.authid() if crs.isValid() else None
+        if crs.isValid() and not crs_authid:
+            crs_authid = crs.toWkt()
+        aoi = None
+        area_label = ""
+        if self.area_combo.currentData() == AREA_LAYER:
+            layer = self.layer_combo.currentLayer()
+            aoi = export_polygons(layer)
+            area_label = layer.name()
+        point = (
+            (self.lat_spin.value(), self.lon_spin.value()) if self.kind() is OutputKind.SIMILARITY else None
+        )
+        return RasterRequest(
+            model=Path(self.model_widget.filePath().strip()),
+            output=Path(self.output_widget.filePath().strip()),
+            kind=self.kind(),
+            date=self.date(),
+            bbox=bbox,
+            resolution=metres_to_crs_units(self.resolution_spin.value(), crs_authid, bbox),
+            crs=crs_authid,
+            aoi=aoi,
+            point=point,
+            overwrite=self.overwrite_check.isChecked(),
+            area_label=area_label,
+        )
+
+    def save_settings(self) -> None:
+        """Remember the model, date, output folder and engine for next time."""
+        settings.set_model_path(self.model_widget.filePath().strip())
+        settings.set_last_date(self.date())
+        settings.set_run_mode(self.mode())
+        settings.set_cli_path(self.cli_widget.filePath().strip())
+        output = self.output_widget.filePath().strip()
+        if output:
+            settings.set_output_folder(str(Path(output).parent))
+
+    def run(self) -> None:
+        """Start the work; the dialog closes when it started and stays open showing the error otherwise."""
+        self.message_bar.clearWidgets()
+        self.save_settings()
+        try:
+            request = self.build_request()
+        except PluginError as exc:
+            self.message_bar.pushCritical("Earth4D", str(exc))
+            return
+        problem = self._submit(request, self.mode())
+        if problem is not None:
+            self.message_bar.pushCritical("Earth4D", problem)
+            return
+        self._submitted.add(request.output)
+        self._auto_output = None
+        self.output_widget.setFilePath("")
+        self._update_default_output()
+        self.accept()
+
+    def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
+        self.picker.finish()
+        super().closeEvent(event)

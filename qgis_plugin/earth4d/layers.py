@@ -1,0 +1,97 @@
+"""Put a result on the map: open it, style it by kind, and place it in the "Earth4D" layer-tree group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsColorRampShader,
+    QgsContrastEnhancement,
+    QgsMultiBandColorRenderer,
+    QgsProject,
+    QgsRasterBandStats,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+    QgsStyle,
+)
+
+from .errors import PluginError
+from .request import OutputKind
+
+GROUP_NAME = "Earth4D"
+EMBEDDING_RGB_BANDS = (2, 17, 10)
+"""A01, A16, A09 as 1-based band numbers: the official AlphaEarth visualisation."""
+EMBEDDING_STRETCH = (-0.3, 0.3)
+SIMILARITY_RAMP = "Viridis"
+STATISTICS_SAMPLE = 250_000
+"""Pixels read to find the similarity range: bounded, so adding a huge result never stalls the interface."""
+
+
+def _stretch(layer: QgsRasterLayer, band: int, low: float, high: float) -> QgsContrastEnhancement:
+    enhancement = QgsContrastEnhancement(layer.dataProvider().dataType(band))
+    enhancement.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum, True)
+    enhancement.setMinimumValue(low)
+    enhancement.setMaximumValue(high)
+    return enhancement
+
+
+def _similarity_range(layer: QgsRasterLayer) -> tuple[float, float]:
+    stats = layer.dataProvider().bandStatistics(
+        1, QgsRasterBandStats.Min | QgsRasterBandStats.Max, layer.extent(), STATISTICS_SAMPLE
+    )
+    low, high = float(stats.minimumValue), float(stats.maximumValue)
+    if not (low < high):
+        low, high = -1.0, 1.0
+    return low, high
+
+
+def style_layer(layer: QgsRasterLayer, kind: OutputKind) -> None:
+    """RGB: bands 1-3; embeddings: A01/A16/A09 stretched -0.3..0.3; similarity: a pseudocolour ramp."""
+    provider = layer.dataProvider()
+    if kind is OutputKind.RGB:
+        renderer = QgsMultiBandColorRenderer(provider, 1, 2, 3)
+        renderer.setRedContrastEnhancement(_stretch(layer, 1, 0, 255))
+        renderer.setGreenContrastEnhancement(_stretch(layer, 2, 0, 255))
+        renderer.setBlueContrastEnhancement(_stretch(layer, 3, 0, 255))
+    elif kind is OutputKind.EMBEDDINGS:
+        if layer.bandCount() < max(EMBEDDING_RGB_BANDS):
+            raise PluginError(
+                f"{layer.source()} has {layer.bandCount()} bands, not the 64 of an embedding raster."
+            )
+        red, green, blue = EMBEDDING_RGB_BANDS
+        renderer = QgsMultiBandColorRenderer(provider, red, green, blue)
+        renderer.setRedContrastEnhancement(_stretch(layer, red, *EMBEDDING_STRETCH))
+        renderer.setGreenContrastEnhancement(_stretch(layer, green, *EMBEDDING_STRETCH))
+        renderer.setBlueContrastEnhancement(_stretch(layer, blue, *EMBEDDING_STRETCH))
+    else:
+        low, high = _similarity_range(layer)
+        ramp = QgsStyle.defaultStyle().colorRamp(SIMILARITY_RAMP)
+        color_shader = QgsColorRampShader(low, high, ramp, QgsColorRampShader.Interpolated)
+        color_shader.classifyColorRamp(5, 1, layer.extent(), provider)
+        shader = QgsRasterShader(low, high)
+        shader.setRasterShaderFunction(color_shader)
+        renderer = QgsSingleBandPseudoColorRenderer(provider, 1, shader)
+        renderer.setClassificationMin(low)
+        renderer.setClassificationMax(high)
+    layer.setRenderer(renderer)
+    layer.triggerRepaint()
+
+
+def open_result(path: str | Path, name: str, kind: OutputKind) -> QgsRasterLayer:
+    """A styled raster layer for ``path``; raises ``PluginError`` when QGIS cannot open it."""
+    layer = QgsRasterLayer(str(path), name, "gdal")
+    if not layer.isValid():
+        raise PluginError(f"QGIS cannot open the result {path}.")
+    style_layer(layer, kind)
+    return layer
+
+
+def add_to_group(layer: QgsRasterLayer, project: QgsProject | None = None) -> QgsRasterLayer:
+    """Add ``layer`` to the project at the top of the "Earth4D" group (created on first use)."""
+    project = project or QgsProject.instance()
+    project.addMapLayer(layer, False)
+    root = project.layerTreeRoot()
+    group = root.findGroup(GROUP_NAME) or root.insertGroup(0, GROUP_NAME)
+    group.insertLayer(0, layer)
+    return layer

@@ -1,0 +1,49 @@
+"""Style Processing outputs like the dialog's: the renderer for their kind, in the "Earth4D" group."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsMapLayer,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsRasterLayer,
+)
+
+from .layers import GROUP_NAME, style_layer
+from .request import OutputKind
+
+
+class StyleResult(QgsProcessingLayerPostProcessorInterface):
+    """Applies the kind's renderer and moves the loaded layer into the "Earth4D" group."""
+
+    _alive: dict[OutputKind, StyleResult] = {}
+
+    def __init__(self, kind: OutputKind) -> None:
+        super().__init__()
+        self.kind = kind
+
+    @classmethod
+    def for_kind(cls, kind: OutputKind) -> StyleResult:
+        """A shared instance per kind: QGIS keeps a bare pointer, so Python must keep the object alive."""
+        if kind not in cls._alive:
+            cls._alive[kind] = cls(kind)
+        return cls._alive[kind]
+
+    def postProcessLayer(  # noqa: N802 - QGIS's name
+        self, layer: QgsMapLayer, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> None:
+        if not isinstance(layer, QgsRasterLayer) or not layer.isValid():
+            return
+        style_layer(layer, self.kind)
+        project = context.project()
+        if project is None:
+            return
+        root = project.layerTreeRoot()
+        node = root.findLayer(layer.id())
+        if node is None:
+            return
+        group = root.findGroup(GROUP_NAME) or root.insertGroup(0, GROUP_NAME)
+        if node.parent() is not group:
+            group.insertChildNode(0, node.clone())
+            node.parent().removeChildNode(node)

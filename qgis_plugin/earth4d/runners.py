@@ -1,0 +1,394 @@
+"""Run the core: in QGIS's own Python when ``earth4d_gis`` imports there, else as a CLI subprocess.
+
+Both runners take a request, a ``progress(fraction, message)`` callback and a ``cancel() -> bool`` poll,
+and raise ``PluginError`` (one sentence) or ``Cancelled``. Both write through ``staged_output`` so that a
+failure or a cancel leaves no file under the final name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import settings
+from .errors import Cancelled, PluginError
+from .request import OutputKind, RasterRequest, SampleRequest
+from .staging import staged_output
+
+LOG = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+CancelPoll = Callable[[], bool]
+
+_TERMINATE_GRACE_S = 5.0
+_CLI_FROM_PYTHON = "from earth4d_gis_cli.main import cli; cli()"
+
+
+class Runner(Protocol):
+    """Where the core runs."""
+
+    name: str
+
+    def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path: ...
+
+    def sample(self, request: SampleRequest, progress: Progress, cancel: CancelPoll) -> Path: ...
+
+
+def core_import_problem() -> str | None:
+    """None when the core imports in this Python, else why not (one line)."""
+    try:
+        importlib.import_module("earth4d_gis.raster")
+        importlib.import_module("earth4d_gis.predictor")
+    except Exception as exc:  # noqa: BLE001 - any import failure means "use the subprocess"
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    return None
+
+
+def choose_runner(mode: settings.RunMode | None = None, cli_path: str | None = None) -> Runner:
+    """The runner for ``mode`` (default: the saved setting); AUTO prefers in-process when the core imports."""
+    mode = settings.run_mode() if mode is None else settings.RunMode(mode)
+    if mode is settings.RunMode.IN_PROCESS:
+        problem = core_import_problem()
+        if problem:
+            raise PluginError(
+                f"earth4d_gis does not import in QGIS's Python ({problem}); use the subprocess mode."
+            )
+        return InProcessRunner()
+    if mode is settings.RunMode.AUTO and core_import_problem() is None:
+        return InProcessRunner()
+    return SubprocessRunner(resolve_cli(settings.cli_path() if cli_path is None else cli_path))
+
+
+def _is_core_error(exc: BaseException) -> bool:
+    from earth4d_gis.errors import Earth4DError
+
+    return isinstance(exc, Earth4DError)
+
+
+def in_python_thread(work: Callable[[], Any]) -> Any:
+    """Run ``work`` in a fresh thread that Python creates, wait for it, and return or raise its outcome.
+
+    QGIS runs tasks and Processing algorithms on Qt's pooled threads, which Python did not create.
+    pyproj >= 3.7 keeps each thread's PROJ context in thread-specific storage that outlives the Python
+    thread state on such threads, so its second use on a reused Qt thread crashes QGIS (pyproj issues
+    1509 and 1622). A short-lived Python thread gets a context of its own and frees it when it ends.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = work()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="earth4d-core", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")
+
+
+class InProcessRunner:
+    """Calls ``earth4d_gis`` directly; models stay loaded between runs (keyed by path and mtime)."""
+
+    name = "in-process"
+    _cache: dict[tuple[str, int, int], Any] = {}
+    _lock = threading.Lock()
+
+    def _model(self, path: Path) -> Any:
+        from earth4d_gis.predictor import load_model
+
+        stat = path.stat() if path.is_file() else None
+        key = (str(path.resolve()), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
+        with self._lock:
+            if key not in self._cache:
+                try:
+                    model = load_model(path)
+                except Exception as exc:
+                    if _is_core_error(exc):
+                        raise
+                    detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                    raise PluginError(
+                        f"Model file {path} is not a readable earth4d-gis model ({detail})."
+                    ) from None
+                self._cache.clear()
+                self._cache[key] = model
+            return self._cache[key]
+
+    def _call(self, work: Callable[[], Any]) -> Any:
+        from earth4d_gis.errors import CancelledError, Earth4DError
+
+        try:
+            return in_python_thread(work)
+        except CancelledError:
+            raise Cancelled() from None
+        except Earth4DError as exc:
+            raise PluginError(_sentence(str(exc))) from None
+
+    def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
+        from earth4d_gis.raster import rasterize
+
+        with staged_output(request.output, request.overwrite) as target:
+            self._call(
+                lambda: rasterize(
+                    self._model(request.model),
+                    target,
+                    bbox=request.bbox,
+                    date=request.date,
+                    aoi=request.aoi,
+                    crs=request.crs,
+                    resolution=request.resolution,
+                    output=request.kind.value,
+                    point=request.point,
+                    progress=progress,
+                    cancel=cancel,
+                )
+            )
+            if cancel():
+                raise Cancelled()
+        return request.output
+
+    def sample(self, request: SampleRequest, progress: Progress, cancel: CancelPoll) -> Path:
+        from earth4d_gis.raster import sample_points
+
+        if cancel():
+            raise Cancelled()
+        progress(0.0, "sampling the model at the points")
+        with staged_output(request.output, overwrite=True) as target:
+            self._call(
+                lambda: sample_points(
+                    self._model(request.model),
+                    request.points,
+                    target,
+                    date=request.date,
+                    date_column=request.date_field,
+                )
+            )
+            if cancel():
+                raise Cancelled()
+        progress(1.0, "done")
+        return request.output
+
+
+def resolve_cli(configured: str) -> list[str]:
+    """The command line that starts ``earth4d-gis``: the configured executable or python, else PATH's."""
+    path = configured.strip()
+    if not path:
+        found = shutil.which("earth4d-gis")
+        if not found:
+            raise PluginError(
+                "earth4d_gis does not import in QGIS's Python and no earth4d-gis environment is set: "
+                "set the path to its python or earth4d-gis executable in the Earth4D dialog."
+            )
+        return [found]
+    exe = Path(path).expanduser()
+    if not exe.is_file() or not os.access(exe, os.X_OK):
+        raise PluginError(f"The earth4d-gis environment {path} is not an executable file.")
+    if exe.name.lower().startswith("python"):
+        return [str(exe), "-c", _CLI_FROM_PYTHON]
+    return [str(exe)]
+
+
+def rasterize_arguments(request: RasterRequest, out: Path) -> list[str]:
+    """CLI arguments for one raster request (``similarity`` is its own command)."""
+    west, south, east, north = request.bbox
+    args = ["similarity"] if request.kind is OutputKind.SIMILARITY else ["rasterize"]
+    args += ["--model", str(request.model), "--date", request.date, "--out", str(out), "--progress", "json"]
+    args += ["--bbox", repr(west), repr(south), repr(east), repr(north)]
+    if request.kind is not OutputKind.SIMILARITY:
+        args += ["--output", request.kind.value]
+    elif request.point is not None:
+        args += ["--point", repr(request.point[0]), repr(request.point[1])]
+    if request.aoi is not None:
+        args += ["--aoi", str(request.aoi)]
+    if request.crs:
+        args += ["--crs", request.crs]
+    if request.resolution is not None:
+        args += ["--resolution", repr(request.resolution)]
+    return args
+
+
+def sample_arguments(request: SampleRequest, out: Path) -> list[str]:
+    """CLI arguments for sampling points."""
+    args = ["sample", "--model", str(request.model), "--points", str(request.points), "--out", str(out)]
+    if request.date:
+        args += ["--date", request.date]
+    if request.date_field:
+        args += ["--date-column", request.date_field]
+    return args
+
+
+def _sentence(message: str) -> str:
+    text = " ".join(message.strip().split()) or "The core failed without a message"
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _child_environment() -> dict[str, str]:
+    """QGIS's environment minus what would point another Python at QGIS's own libraries."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _pump(stream: Any, sink: queue.Queue[tuple[str, str | None]], tag: str) -> None:
+    try:
+        for line in iter(stream.readline, ""):
+            sink.put((tag, line))
+    except (OSError, ValueError):
+        pass
+    sink.put((tag, None))
+
+
+class SubprocessRunner:
+    """Runs ``earth4d-gis ... --progress json`` and turns its JSON lines into progress and errors."""
+
+    name = "subprocess"
+
+    def __init__(self, command: list[str]) -> None:
+        self.command = list(command)
+
+    def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
+        with staged_output(request.output, request.overwrite) as target:
+            self.run(rasterize_arguments(request, target), progress, cancel)
+        return request.output
+
+    def sample(self, request: SampleRequest, progress: Progress, cancel: CancelPoll) -> Path:
+        with staged_output(request.output, overwrite=True) as target:
+            progress(0.0, "sampling the model at the points")
+            self.run(sample_arguments(request, target), progress, cancel, reports_json=False)
+            progress(1.0, "done")
+        return request.output
+
+    def run(
+        self, arguments: list[str], progress: Progress, cancel: CancelPoll, reports_json: bool = True
+    ) -> None:
+        """Run one CLI command to its end; raise ``Cancelled`` (after ending it) or ``PluginError``.
+
+        ``reports_json``: the command prints JSON events and ends with ``done`` (``--progress json``);
+        otherwise success is a zero exit status.
+        """
+        argv = self.command + arguments
+        LOG.info("running %s", subprocess.list2cmdline(argv))
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+                env=_child_environment(),
+                start_new_session=sys.platform != "win32",
+            )
+        except OSError as exc:
+            raise PluginError(f"Cannot start {self.command[0]}: {exc.strerror or exc}.") from None
+        lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        readers = [
+            threading.Thread(target=_pump, args=(proc.stdout, lines, "out"), daemon=True),
+            threading.Thread(target=_pump, args=(proc.stderr, lines, "err"), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        error: str | None = None
+        done = False
+        stderr_tail: list[str] = []
+        open_streams = 2
+        try:
+            while open_streams:
+                if cancel():
+                    _end(proc)
+                    raise Cancelled()
+                try:
+                    tag, line = lines.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if line is None:
+                    open_streams -= 1
+                    continue
+                if tag == "err":
+                    stderr_tail = (stderr_tail + [line.rstrip()])[-20:]
+                    continue
+                event = _parse_event(line)
+                if event is None:
+                    continue
+                kind = event.get("event")
+                if kind == "progress":
+                    progress(float(event.get("fraction", 0.0)), str(event.get("message", "")))
+                elif kind == "error":
+                    error = str(event.get("message", ""))
+                elif kind == "done":
+                    done = True
+            while proc.poll() is None:
+                if cancel():
+                    _end(proc)
+                    raise Cancelled()
+                try:
+                    proc.wait(timeout=0.1)
+                except subprocess.TimeoutExpired:
+                    continue
+        finally:
+            if proc.poll() is None:
+                _end(proc)
+            for reader in readers:
+                reader.join(timeout=2.0)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        if error is not None:
+            raise PluginError(_sentence(error))
+        if proc.returncode != 0 or (reports_json and not done):
+            raise PluginError(_sentence(_stderr_message(stderr_tail, proc.returncode)))
+
+
+def _parse_event(line: str) -> dict[str, Any] | None:
+    text = line.strip()
+    if not text.startswith("{"):
+        if text:
+            LOG.debug("earth4d-gis: %s", text)
+        return None
+    try:
+        event = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _stderr_message(tail: list[str], returncode: int | None) -> str:
+    """The CLI's own one-line error (``Error: ...``) if it printed one, else its exit status."""
+    for line in reversed(tail):
+        if line.startswith("Error: "):
+            return line[len("Error: ") :]
+    last = next((line for line in reversed(tail) if line.strip()), "")
+    return f"The earth4d-gis command stopped with exit status {returncode}" + (
+        f" ({last.strip()})" if last else ""
+    )
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    """Ask the CLI to stop (SIGINT lets it clean up), then kill it if it does not within a few seconds."""
+    if proc.poll() is not None:
+        return
+    try:
+        if sys.platform == "win32":
+            proc.terminate()
+        else:
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=_TERMINATE_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,76 @@
+"""The background task that predicts one raster; the QGIS interface stays responsive while it runs."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+
+from qgis.core import Qgis, QgsMessageLog, QgsTask
+from qgis.PyQt.QtCore import pyqtSignal
+
+from .errors import Cancelled, PluginError
+from .request import RasterRequest
+from .runners import Runner
+
+LOG = logging.getLogger(__name__)
+LOG_TAG = "Earth4D"
+
+
+def unexpected_error_message(exc: BaseException) -> str:
+    """One sentence for a bug (the traceback goes to the Python log, never to a dialog)."""
+    LOG.debug("unexpected error:\n%s", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return f"Earth4D failed unexpectedly ({type(exc).__name__}: {detail})."
+
+
+class RasterizeTask(QgsTask):
+    """Runs ``runner.rasterize(request)`` in a worker thread; ``finished`` reports on the main thread.
+
+    Signals: ``succeeded(path)``, ``failed(message)`` (one sentence), ``cancelled()``.
+    """
+
+    succeeded = pyqtSignal(str)
+    failed = pyqtSignal(str)
+    cancelled = pyqtSignal()
+
+    def __init__(self, request: RasterRequest, runner: Runner) -> None:
+        super().__init__(f"Earth4D: {request.layer_name()}", QgsTask.CanCancel)
+        self.request = request
+        self.runner = runner
+        self.result_path: Path | None = None
+        self.error: str | None = None
+        self.was_cancelled = False
+        self.last_message = ""
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.last_message = message
+        self.setProgress(max(0.0, min(100.0, 100.0 * float(fraction))))
+
+    def run(self) -> bool:
+        """Worker thread: no widgets, no project access; everything the user sees happens in ``finished``."""
+        try:
+            self.result_path = self.runner.rasterize(self.request, self._progress, self.isCanceled)
+        except Cancelled:
+            self.was_cancelled = True
+            return False
+        except PluginError as exc:
+            self.error = str(exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a task must report, never raise, in its thread
+            self.error = unexpected_error_message(exc)
+            return False
+        return True
+
+    def finished(self, result: bool) -> None:
+        """Main thread: emit the outcome; the log gets one line either way."""
+        if result and self.result_path is not None:
+            QgsMessageLog.logMessage(f"Wrote {self.result_path} ({self.runner.name}).", LOG_TAG, Qgis.Info)
+            self.succeeded.emit(str(self.result_path))
+        elif self.was_cancelled or (self.isCanceled() and self.error is None):
+            QgsMessageLog.logMessage(f"Cancelled: {self.request.layer_name()}.", LOG_TAG, Qgis.Info)
+            self.cancelled.emit()
+        else:
+            message = self.error or "Earth4D stopped without a result."
+            QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Critical)
+            self.failed.emit(message)

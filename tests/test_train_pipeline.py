@@ -1,0 +1,163 @@
+"""End-to-end training on a small demo world: accuracy bar, output layout, model file, resume, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from earth4d_gis.checkpoint import load_model_file
+from earth4d_gis.data import DemoWorld, make_demo_dataset
+from earth4d_gis.errors import DataError, InputError, ModelFileError
+from earth4d_gis.train import TrainConfig, train
+from earth4d_gis.train.state import load_training_state
+
+SMALL_SPEC = {
+    "features_per_level": 2,
+    "grids": [
+        {"name": "xyz", "n_levels": 10, "log2_table_rows": 15, "space_coarse_m": 2e5, "space_fine_m": 100.0},
+        *[
+            {
+                "name": name,
+                "n_levels": 4,
+                "log2_table_rows": 12,
+                "space_coarse_m": 1e6,
+                "space_fine_m": 2e4,
+                "time_coarse_h": 24 * 365.25 * 25,
+                "time_fine_h": 24 * 365.25,
+            }
+            for name in ("xyt", "yzt", "xzt")
+        ],
+    ],
+}
+
+
+def small_config(output_dir: Path, **changes: object) -> TrainConfig:
+    base = TrainConfig(
+        output_dir=output_dir,
+        encoder_spec=SMALL_SPEC,
+        epochs=4,
+        batch_size=500,
+        learning_rate=3e-3,
+        hidden=(64, 64),
+        prediction_samples=50,
+        checkpoint_every=2,
+        progress=False,
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture(scope="session")
+def world() -> DemoWorld:
+    return DemoWorld()
+
+
+@pytest.fixture(scope="session")
+def samples(world: DemoWorld):
+    return make_demo_dataset(4000, seed=7, world=world)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, samples, world):
+    out = tmp_path_factory.mktemp("run")
+    return train(small_config(out), samples, world=world)
+
+
+def test_short_training_beats_the_mean_vector_baseline(finished_run) -> None:
+    metrics = finished_run.metrics
+    assert metrics["model"]["cosine"] > metrics["baselines"]["mean"]["cosine"] + 0.05
+    assert metrics["model"]["mape"] < metrics["baselines"]["mean"]["mape"]
+    assert metrics["model"]["mape"] < metrics["baselines"]["zeros"]["mape"]
+    assert isinstance(metrics["beats_best_knn"], bool)
+    assert "kNN" in metrics["verdict"]
+
+
+def test_output_layout_matches_the_original(finished_run) -> None:
+    root = finished_run.output_dir
+    expected = [
+        "final_model.pt",
+        "metrics.json",
+        "training_curves.png",
+        "final_bay_area_rgb.png",
+        "final_bay_area_error.png",
+        "training_progression.mp4",
+        "checkpoints/last.pt",
+        "checkpoints/checkpoint_epoch_2.pt",
+        "checkpoints/checkpoint_epoch_4.pt",
+        "predictions/ground_truth.csv",
+        "predictions/test_coordinates.csv",
+        "visualizations/bay_area_epoch_1_rgb.png",
+        "visualizations/bay_area_epoch_4_error.png",
+    ]
+    for name in expected:
+        assert (root / name).is_file(), name
+    epochs = finished_run.history["epoch"]
+    assert sorted(p.name for p in (root / "predictions").glob("epoch_*.csv")) == sorted(
+        f"epoch_{int(e)}.csv" for e in epochs
+    )
+    assert not list(root.rglob(".*.tmp"))
+
+
+def test_metrics_json_is_complete(finished_run) -> None:
+    doc = json.loads((finished_run.output_dir / "metrics.json").read_text())
+    assert set(doc["baselines"]) >= {"zeros", "mean", "knn_1", "knn_4", "knn_16", "best_knn"}
+    assert len(doc["model"]["r2_per_dim"]) == 64
+    assert doc["n_train"] + doc["n_validation"] + doc["n_test"] == 4000
+    assert doc["model_file_bytes"] == (finished_run.output_dir / "final_model.pt").stat().st_size
+
+
+def test_final_model_is_self_describing_and_reproduces_the_test_metrics(finished_run, samples) -> None:
+    bundle = load_model_file(finished_run.output_dir / "final_model.pt")
+    assert bundle.dataset_fingerprint == samples.fingerprint()
+    assert bundle.rgb_projection is not None
+    assert bundle.metrics["model"]["cosine"] == pytest.approx(finished_run.metrics["model"]["cosine"])
+    assert bundle.elevation_prior.lookup(np.array([37.77]), np.array([-122.44]))[0] != 0.0
+
+
+def test_checkpoints_load_with_weights_only(finished_run) -> None:
+    last = finished_run.output_dir / "checkpoints" / "last.pt"
+    raw = torch.load(last, weights_only=True)
+    assert raw["epoch"] == finished_run.history["epoch"][-1]
+    assert {"optimizer", "scheduler", "rng", "state_dict", "history"} <= set(raw)
+    assert isinstance(raw["rng"]["generator"], torch.Tensor)
+    assert load_training_state(last)["dataset_fingerprint"] == raw["dataset_fingerprint"]
+    with pytest.raises(ModelFileError):
+        load_training_state(finished_run.output_dir / "final_model.pt")
+
+
+def test_existing_run_is_not_overwritten_without_a_flag(finished_run, samples) -> None:
+    before = (finished_run.output_dir / "final_model.pt").stat().st_mtime_ns
+    with pytest.raises(InputError, match="--resume|--overwrite"):
+        train(small_config(finished_run.output_dir), samples)
+    assert (finished_run.output_dir / "final_model.pt").stat().st_mtime_ns == before
+
+
+def test_resume_gives_the_same_metrics_as_an_uninterrupted_run(tmp_path: Path, samples) -> None:
+    quiet = {"visualize_every": 0, "make_video": False, "patience": 0, "epochs": 3}
+    whole = train(small_config(tmp_path / "whole", **quiet), samples)
+    train(small_config(tmp_path / "parts", **{**quiet, "epochs": 1}), samples)
+    resumed = train(small_config(tmp_path / "parts", **{**quiet, "resume": True}), samples)
+    assert resumed.history["epoch"] == [1.0, 2.0, 3.0]
+    assert resumed.history["val_loss"] == pytest.approx(whole.history["val_loss"], rel=1e-5)
+    assert resumed.metrics["model"]["cosine"] == pytest.approx(whole.metrics["model"]["cosine"], rel=1e-5)
+    assert resumed.metrics["model"]["mape"] == pytest.approx(whole.metrics["model"]["mape"], rel=1e-5)
+
+
+def test_resume_refuses_other_data_or_architecture(tmp_path: Path, samples) -> None:
+    quiet = {"visualize_every": 0, "make_video": False, "prediction_samples": 0}
+    train(small_config(tmp_path, **quiet, epochs=1), samples)
+    with pytest.raises(InputError, match="other data"):
+        train(small_config(tmp_path, **quiet, resume=True), samples.subset(np.arange(3000)))
+    with pytest.raises(InputError, match="--hidden"):
+        train(small_config(tmp_path, **quiet, resume=True, hidden=(32,)), samples)
+
+
+def test_non_finite_targets_are_reported_not_dropped(tmp_path: Path, samples) -> None:
+    broken = samples.subset(np.arange(len(samples)))
+    broken.embeddings[5, 3] = np.nan
+    with pytest.raises(DataError, match="non-finite embedding"):
+        train(small_config(tmp_path, visualize_every=0, make_video=False, epochs=1, train_split=0.5), broken)
