@@ -28,7 +28,12 @@ from earth4d_gis.train import TrainConfig, train
 
 log = logging.getLogger("bench.train")
 
-ACCURACY_SETTINGS: dict[str, Any] = {"batch_size": 2000, "learning_rate": 2e-3, "level_mask": 0.5}
+ACCURACY_SETTINGS: dict[str, Any] = {
+    "batch_size": 500,
+    "learning_rate": 2e-3,
+    "level_mask": 0.5,
+    "cosine_weight": 1.0,
+}
 """The settings the accuracy mode trains with (the recommended CPU settings for the demo world)."""
 
 

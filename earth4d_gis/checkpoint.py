@@ -109,7 +109,7 @@ def save_model_file(bundle: ModelBundle, path: str | os.PathLike[str]) -> Path:
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "software_version": __version__,
-        "created": bundle.created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": bundle.created or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **bundle.model.describe(),
         "time_span": bundle.time_span.to_dict(),
         "state_dict": state,

@@ -102,7 +102,7 @@ def parse_time(value: Any) -> np.datetime64:
         return value.astype("datetime64[s]")
     if isinstance(value, _dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(_dt.UTC).replace(tzinfo=None)
         return np.datetime64(value, "s")
     if isinstance(value, _dt.date):
         return np.datetime64(value, "D").astype("datetime64[s]")

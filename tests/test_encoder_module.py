@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 import torch
 from click.testing import CliRunner
 

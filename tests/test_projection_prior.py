@@ -64,4 +64,6 @@ def test_elevation_prior_wraps_longitude_and_round_trips() -> None:
     prior = ElevationPrior.fit(np.array([0.05]), np.array([179.95]), np.array([42.0]))
     assert prior.lookup(np.array([0.05]), np.array([-180.05]))[0] == 42.0
     again = ElevationPrior.from_dict(prior.to_dict())
-    np.testing.assert_array_equal(again.lookup([0.05, 5.0], [179.95, 5.0]), prior.lookup([0.05, 5.0], [179.95, 5.0]))
+    np.testing.assert_array_equal(
+        again.lookup([0.05, 5.0], [179.95, 5.0]), prior.lookup([0.05, 5.0], [179.95, 5.0])
+    )

@@ -55,7 +55,7 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     coords = torch.from_numpy(normalized_coordinates(lat, lon, np.zeros(n), DATE, TimeSpan()))
     model = Earth4DModel(_small_config(), hidden=(64,), dropout=0.0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
+    for _ in range(100):
         batch = torch.randint(0, n, (4096,))
         loss = torch.nn.functional.mse_loss(model(coords[batch]), target[batch])
         optimizer.zero_grad()

@@ -8,11 +8,11 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from earth4d_gis_cli.main import cli
 from PIL import Image
 
 from earth4d_gis.errors import InputError
 from earth4d_gis.train.video import find_frames, make_video
+from earth4d_gis_cli.main import cli
 
 EPOCHS = [1, 2, 3, 9, 10, 11]
 

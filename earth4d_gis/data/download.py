@@ -63,7 +63,7 @@ class Manifest:
             "url": url,
             "size": path.stat().st_size,
             "sha256": sha256_of(path),
-            "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "recorded": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
         self.save()
 

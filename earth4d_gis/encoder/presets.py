@@ -8,7 +8,9 @@ the space-time grids' spatial axes start at ~100 km and grow by their time axis'
 
 ``default`` is sized for annual AlphaEarth data learned from scattered points: no level finer than the
 samples can support (xyz stops at 20 m; time at one year, the data's own period) and all tables
-together below 64 MB in fp32, so it trains and runs on a laptop.
+together below 64 MB in fp32, so it trains and runs on a laptop. It stores 8 features per level in
+smaller tables (2^16 rows per xyz level, 2^15 per space-time level) rather than 2 in 4x larger ones:
+on the demo world that fits and generalises better (held-out cosine +0.004) and trains faster.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def _default_space_time(name: str) -> dict[str, Any]:
     return {
         "name": name,
         "n_levels": 8,
-        "log2_table_rows": 17,
+        "log2_table_rows": 15,
         "space_coarse_m": 1000e3,
         "space_fine_m": 5e3,
         "time_coarse_h": 24.0 * 365.25 * 25.0,
@@ -61,12 +63,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         ],
     },
     "default": {
-        "features_per_level": 2,
+        "features_per_level": 8,
         "grids": [
             {
                 "name": "xyz",
                 "n_levels": 16,
-                "log2_table_rows": 18,
+                "log2_table_rows": 16,
                 "space_coarse_m": 100e3,
                 "space_fine_m": 20.0,
             },

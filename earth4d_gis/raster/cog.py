@@ -28,7 +28,7 @@ from .products import OutputKind
 logger = logging.getLogger(__name__)
 
 TILE = 512
-GDAL_CACHE_MB = 256
+GDAL_CACHE_MB = 128
 """Block cache for the whole write: a 64-band float32 tile is 64 MiB, so this holds a few of them."""
 
 Tick = Callable[[], None]
@@ -168,6 +168,10 @@ def translate_to_cog(vrt: Path, out: Path, kind: OutputKind, compress: str = "ZS
     integer outputs get the codec's default level.
     """
     level = {"LEVEL": 1} if _is_float(kind) else {}
+    # Threaded compression keeps several tiles in flight; a 64-band float32 tile is 64 MiB, and on a
+    # small machine the threads gain nothing for it (measured), so big tiles are compressed in one thread.
+    tile_bytes = kind.count * TILE * TILE * np.dtype(kind.dtype).itemsize
+    threads = "1" if tile_bytes > 16 * 2**20 else "ALL_CPUS"
     rasterio.shutil.copy(
         vrt,
         out,
@@ -177,7 +181,7 @@ def translate_to_cog(vrt: Path, out: Path, kind: OutputKind, compress: str = "ZS
         PREDICTOR="YES",
         BIGTIFF="IF_SAFER",
         OVERVIEWS="FORCE_USE_EXISTING",
-        NUM_THREADS="ALL_CPUS",
+        NUM_THREADS=threads,
         **level,
     )
     return out

@@ -37,22 +37,20 @@ class WindowJob:
     def compute(self, window: Window) -> np.ndarray:
         """``[count, height, width]`` in the output kind's dtype; nodata outside the AOI or CRS domain."""
         height, width = int(window.height), int(window.width)
-        out = self.kind.empty(height, width)
         lat, lon = self.grid.pixel_lonlat(window)
         valid = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0)
         if self.aoi is not None:
             valid &= self.aoi.inside(self.grid, window).ravel()
         if not valid.any():
-            return out
+            return self.kind.empty(height, width)
         everywhere = bool(valid.all())
         if not everywhere:
             lat, lon = lat[valid], lon[valid]
         elev = self.elevation.for_window(self.grid, window, valid, lat, lon, self.model.elevation_prior)
         coords = normalized_coordinates(lat, lon, elev, self.date, self.model.time_span)
         values = self.kind.encode(self.model.embed(coords))
-        flat = out.reshape(self.kind.count, -1)
         if everywhere:
-            flat[:] = values
-        else:
-            flat[:, valid] = values
+            return values.reshape(self.kind.count, height, width)
+        out = self.kind.empty(height, width)
+        out.reshape(self.kind.count, -1)[:, valid] = values
         return out
