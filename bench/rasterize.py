@@ -4,9 +4,9 @@
 
 Each (output, size) runs in a fresh Python process, so its peak RSS is its own: the figure includes the
 model, torch, GDAL's block cache and everything else a real ``earth4d-gis rasterize`` holds. With
-``--workers N`` the largest worker process's peak is reported too (the writer holds no model work then). The model is
-the ``default`` preset with random weights (speed does not depend on the weights) unless ``--model`` names
-a trained one. Pixels/s counts the whole job: computing windows, writing, overviews, COG assembly.
+``--workers N`` the largest worker process's peak is reported too. The model is the ``default`` preset
+with random weights (speed does not depend on the weights) unless ``--model`` names a trained one.
+Pixels/s counts the whole job: computing windows, writing, overviews, COG assembly.
 The area is a square of ``size`` x ``size`` 10 m pixels in the San Francisco Bay Area, in UTM.
 """
 
@@ -44,7 +44,7 @@ def make_default_model(path: Path) -> Path:
     lat = CENTRE_LAT + rng.uniform(-1, 1, 2000)
     lon = CENTRE_LON + rng.uniform(-1, 1, 2000)
     model = Earth4DModel(EncoderConfig.preset("default"))
-    with torch.no_grad():  # tables of trained magnitude, so the output varies (and compresses) like a real map
+    with torch.no_grad():  # tables of trained magnitude: the output varies (and compresses) like a real map
         for table in model.encoder.tables.values():
             table.uniform_(-0.5, 0.5)
     bundle = ModelBundle(
@@ -108,9 +108,10 @@ def measure(model: str, output: str, size: int, workers: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
-    parser.add_argument("--size", type=int, action="append", help="Output width = height (default 1024, 8192).")
+    parser.add_argument("--size", type=int, action="append", help="Width = height (default 1024, 8192).")
     parser.add_argument("--output", action="append", choices=["embeddings", "rgb", "int8"])
     parser.add_argument("--model", default=None, help="A model file (default: `default` preset, random).")
     parser.add_argument("--workers", type=int, default=1)

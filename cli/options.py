@@ -72,7 +72,7 @@ class CRSType(click.ParamType):
 
 DATE = DateType()
 CRS = CRSType()
-EXISTING_FILE = click.Path(dir_okay=False, path_type=Path)
+FILE_PATH = click.Path(dir_okay=False, path_type=Path)
 
 
 def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -85,9 +85,9 @@ def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 
 model_option = click.option(
-    "--model", "-m", "model_path", required=True, type=EXISTING_FILE, help="A model file (final_model.pt)."
+    "--model", "-m", "model_path", required=True, type=FILE_PATH, help="A model file (final_model.pt)."
 )
-out_option = click.option("--out", "-o", "out", required=True, type=EXISTING_FILE, help="Output file.")
+out_option = click.option("--out", "-o", "out", required=True, type=FILE_PATH, help="Output file.")
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
 
 
@@ -108,7 +108,7 @@ grid_options = _compose(
     ),
     click.option("--bbox-crs", type=CRS, default="EPSG:4326", show_default=True, help="CRS of --bbox."),
     click.option(
-        "--aoi", type=EXISTING_FILE, default=None, help="Polygons (any vector file); outside them is nodata."
+        "--aoi", type=FILE_PATH, default=None, help="Polygons (any vector file); outside them is nodata."
     ),
     click.option(
         "--crs", type=CRS, default=None, help="Output CRS (default: UTM zone of the area's centre)."
@@ -124,7 +124,7 @@ grid_options = _compose(
 )
 
 elevation_options = _compose(
-    click.option("--dem", type=EXISTING_FILE, default=None, help="Elevation raster (any GDAL format)."),
+    click.option("--dem", type=FILE_PATH, default=None, help="Elevation raster (any GDAL format)."),
     click.option(
         "--elevation",
         type=float,

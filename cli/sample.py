@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .options import (
-    EXISTING_FILE,
+    FILE_PATH,
     OneLineCommand,
     UsageLineError,
     date_option,
@@ -24,7 +24,7 @@ from .options import (
 @click.option(
     "--points",
     required=True,
-    type=EXISTING_FILE,
+    type=FILE_PATH,
     help="Points: any vector file, or a CSV with lat/lon columns.",
 )
 @click.option("--layer", default=None, help="Layer of a multi-layer points file.")

@@ -56,8 +56,9 @@ def test_bad_inputs_raise_clear_errors(encoder: Earth4DEncoder, coords: object, 
 
 def test_numpy_and_empty_inputs(encoder: Earth4DEncoder) -> None:
     out = encoder(np.full((2, 4), 0.25))
-    assert out.shape == (2, 80) and out.dtype == torch.float32
-    assert encoder(torch.empty(0, 4, dtype=torch.float64)).shape == (0, 80)
+    dim = encoder.config.output_dim
+    assert out.shape == (2, dim) and out.dtype == torch.float32
+    assert encoder(torch.empty(0, 4, dtype=torch.float64)).shape == (0, dim)
 
 
 def test_output_layout_is_grid_major(encoder: Earth4DEncoder) -> None:
@@ -104,7 +105,7 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch: pytest.MonkeyPatc
         assert resolve_backend(None, "cpu") == "reference"
         enc = Earth4DEncoder(EncoderConfig.preset("default"))
     assert enc.backend == "reference"
-    assert enc(torch.full((1, 4), 0.5, dtype=torch.float64)).shape == (1, 80)
+    assert enc(torch.full((1, 4), 0.5, dtype=torch.float64)).shape == (1, enc.config.output_dim)
 
 
 def test_available_backends_report_status() -> None:

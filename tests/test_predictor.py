@@ -14,27 +14,16 @@ from earth4d_gis.checkpoint import ModelBundle, save_model_file
 from earth4d_gis.elevation_prior import ElevationPrior
 from earth4d_gis.encoder import EncoderConfig
 from earth4d_gis.errors import InputError, ModelFileError
-from earth4d_gis.geodesy import TimeSpan, normalized_coordinates
+from earth4d_gis.geodesy import normalized_coordinates
 from earth4d_gis.model import Earth4DModel
 from earth4d_gis.predictor import Earth4D
 from earth4d_gis.projection import RGBProjection
 
 
-def _tiny_config() -> EncoderConfig:
-    def space_time(name: str) -> dict:
-        year_h = 24 * 365.25
-        return {"name": name, "n_levels": 2, "log2_table_rows": 10, "space_coarse_m": 1e6,
-                "space_fine_m": 5e5, "time_coarse_h": 25 * year_h, "time_fine_h": year_h}  # fmt: skip
-
-    xyz = {"name": "xyz", "n_levels": 6, "log2_table_rows": 12, "space_coarse_m": 5e3, "space_fine_m": 50.0}
-    spec = {"grids": [xyz, space_time("xyt"), space_time("yzt"), space_time("xzt")]}
-    return EncoderConfig.from_spec("tiny", spec, TimeSpan())
-
-
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model_file(tmp_path_factory: pytest.TempPathFactory, tiny_config: EncoderConfig) -> Path:
     torch.manual_seed(5)
-    model = Earth4DModel(_tiny_config(), hidden=(32,), dropout=0.0)
+    model = Earth4DModel(tiny_config, hidden=(32,), dropout=0.0)
     with torch.no_grad():
         for table in model.encoder.tables.values():
             table.uniform_(-1.0, 1.0)

@@ -34,7 +34,7 @@ def _small_config() -> EncoderConfig:
         return {"name": name, "n_levels": 2, "log2_table_rows": 10, "space_coarse_m": 1e6,
                 "space_fine_m": 5e5, "time_coarse_h": 25 * year_h, "time_fine_h": year_h}  # fmt: skip
 
-    xyz = {"name": "xyz", "n_levels": 8, "log2_table_rows": 15, "space_coarse_m": 3e3, "space_fine_m": 15.0}
+    xyz = {"name": "xyz", "n_levels": 8, "log2_table_rows": 13, "space_coarse_m": 3e3, "space_fine_m": 15.0}
     spec = {"grids": [xyz, space_time("xyt"), space_time("yzt"), space_time("xzt")]}
     return EncoderConfig.from_spec("georef-test", spec, TimeSpan())
 

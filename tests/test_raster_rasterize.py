@@ -14,7 +14,6 @@ from earth4d_gis.checkpoint import ModelBundle, save_model_file
 from earth4d_gis.elevation_prior import ElevationPrior
 from earth4d_gis.encoder import EncoderConfig
 from earth4d_gis.errors import CancelledError, InputError
-from earth4d_gis.geodesy import TimeSpan
 from earth4d_gis.model import Earth4DModel
 from earth4d_gis.predictor import Earth4D, load_model
 from earth4d_gis.projection import RGBProjection
@@ -28,21 +27,10 @@ WIDE = {"bbox": BBOX, "date": DATE, "crs": "EPSG:32632", "width": 600, "height":
 """Two windows and one overview level, yet only 54,000 pixels."""
 
 
-def _tiny_config() -> EncoderConfig:
-    def space_time(name: str) -> dict:
-        year_h = 24 * 365.25
-        return {"name": name, "n_levels": 2, "log2_table_rows": 10, "space_coarse_m": 1e6,
-                "space_fine_m": 5e5, "time_coarse_h": 25 * year_h, "time_fine_h": year_h}  # fmt: skip
-
-    xyz = {"name": "xyz", "n_levels": 6, "log2_table_rows": 12, "space_coarse_m": 5e3, "space_fine_m": 50.0}
-    spec = {"grids": [xyz, space_time("xyt"), space_time("yzt"), space_time("xzt")]}
-    return EncoderConfig.from_spec("tiny", spec, TimeSpan())
-
-
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model_file(tmp_path_factory: pytest.TempPathFactory, tiny_config: EncoderConfig) -> Path:
     torch.manual_seed(3)
-    model = Earth4DModel(_tiny_config(), hidden=(32,), dropout=0.0)
+    model = Earth4DModel(tiny_config, hidden=(32,), dropout=0.0)
     with torch.no_grad():
         for table in model.encoder.tables.values():
             table.uniform_(-1.0, 1.0)  # a field that varies from pixel to pixel
@@ -292,3 +280,24 @@ def test_predict_grid_is_a_georeferenced_data_array(model: Earth4D) -> None:
     assert np.allclose(grid.values[:, 7, 4], model.predict([lat], [lon], None, DATE)[0], atol=1e-5)
     with pytest.raises(InputError, match="over the limit"):
         model.predict_grid(BBOX, DATE, resolution=0.1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"compress": "JPEG"}, "compression 'JPEG' is not one of ZSTD, DEFLATE"),
+        ({"workers": 0}, "workers 0 is not a positive number"),
+        ({"output": "png"}, "output 'png' is not one of"),
+        ({"output": "similarity"}, "needs a reference point"),
+        ({"bbox": None}, "give a bbox"),
+        ({"date": "2024-02-30"}, "date '2024-02-30' is not"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(
+    model: Earth4D, tmp_path: Path, kwargs: dict, message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        rasterize(
+            model, tmp_path / "x.tif", **{"bbox": BBOX, "date": DATE, "width": 8, "height": 8, **kwargs}
+        )
+    assert not list(tmp_path.iterdir())

@@ -10,7 +10,8 @@ the space-time grids' spatial axes start at ~100 km and grow by their time axis'
 samples can support (xyz stops at 20 m; time at one year, the data's own period) and all tables
 together below 64 MB in fp32, so it trains and runs on a laptop. It stores 8 features per level in
 smaller tables (2^16 rows per xyz level, 2^15 per space-time level) rather than 2 in 4x larger ones:
-on the demo world that fits and generalises better (held-out cosine +0.004) and trains faster.
+on the demo world (100k samples, equal epochs) that reaches a higher held-out cosine (~+0.005) and
+trains faster.
 """
 
 from __future__ import annotations

@@ -10,16 +10,21 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from collections.abc import Callable, Sequence
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from rasterio.errors import RasterioError
 from tqdm import tqdm
 
-from ..errors import CancelledError
+from ..errors import CancelledError, Earth4DError, InputError
 from . import cog
 from .compute import WindowJob
 from .execution import window_results
+from .messages import first_line
 from .output_path import check_output_path, publish, staging_folder
 from .request import DEFAULT_MAX_PIXELS, plan_request
 
@@ -28,8 +33,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+COMPRESSIONS = ("ZSTD", "DEFLATE")
+
 ProgressCallback = Callable[[float, str], None]
 CancelCallback = Callable[[], bool]
+
+
+def _warn_if_disk_is_short(out: Path, raw_bytes: int) -> None:
+    """Log a warning when the output's folder may not hold the temporaries and the result."""
+    needed = raw_bytes * 4 / 3 * 2  # base + overviews (uncompressed for floats), then the COG itself
+    free = shutil.disk_usage(out.parent).free
+    if free < needed:
+        logger.warning(
+            "%s may run out of disk space: up to %.1f GB needed, %.1f GB free", out, needed / 1e9, free / 1e9
+        )
 
 
 class _Progress:
@@ -90,12 +107,17 @@ def rasterize(
     ``output``: "embeddings" (64 x float32, A00..A63), "rgb" (3 x uint8), "int8" (official quantisation,
     nodata -128) or "similarity" (cosine to the embedding at ``point`` = (lat, lon)). Elevation comes from
     ``dem``, a constant ``elevation``, or the model's prior. ``workers`` local processes or a dask
-    ``scheduler`` (address or Client) compute windows in parallel. ``progress(fraction, message)`` is
+    ``scheduler`` (address or Client) compute windows in parallel (cluster workers need earth4d-gis installed
+    and must be able to read ``dem``; the model travels to them). ``progress(fraction, message)`` is
     called as work advances; ``cancel()`` returning True stops it. Raises ``Earth4DError`` subclasses.
     """
     from ..predictor import as_model
 
     out = check_output_path(out_path, overwrite)
+    if str(compress).upper() not in COMPRESSIONS:
+        raise InputError(f"compression {compress!r} is not one of {', '.join(COMPRESSIONS)}")
+    if int(workers) < 1:
+        raise InputError(f"workers {workers} is not a positive number")
     model = as_model(model)
     request = plan_request(
         model,
@@ -119,6 +141,7 @@ def rasterize(
     finish_weight = max(1, math.ceil((len(windows) + overview_tiles) / 10))
     tracker = _Progress(len(windows) + overview_tiles + finish_weight, progress, cancel, progress_bar)
     job = WindowJob.for_request(model, request)
+    _warn_if_disk_is_short(out, grid.n_pixels * kind.count * np.dtype(kind.dtype).itemsize)
     try:
         tracker.check()
         with staging_folder(out) as folder, cog.gdal_env():
@@ -133,12 +156,16 @@ def rasterize(
                 dataset.close()
             overviews = cog.write_overviews(base, kind, lambda: tracker.advance("overviews"))
             vrt = cog.write_vrt(base, overviews, folder / "stack.vrt")
-            staged = cog.translate_to_cog(vrt, folder / out.name, kind, compress=compress)
+            staged = cog.translate_to_cog(vrt, folder / out.name, kind, compress=str(compress).upper())
             valid, errors, _ = cog.validate_cog(staged)
             if not valid:
                 logger.warning("%s failed COG validation: %s", out, "; ".join(errors))
             publish(staged, out)
         tracker.advance("done", finish_weight, check=False)
+    except (RasterioError, OSError) as exc:
+        raise Earth4DError(f"could not write {out}: {first_line(exc)}") from None
+    except BrokenExecutor:
+        raise Earth4DError("a worker process died (out of memory?); try fewer workers") from None
     finally:
         tracker.close()
     logger.info("wrote %s (%s, %d x %d)", out, kind.name, grid.width, grid.height)
