@@ -61,31 +61,37 @@ def command(
     Example: earth4d-gis rasterize --model final_model.pt --bbox -122.5 37.7 -122.4 37.8
     --date 2024-06-01 --out sf.tif
     """
+    rasterize_with_progress(
+        progress_mode,
+        model_path,
+        out,
+        bbox,
+        aoi,
+        date=date,
+        bbox_crs=bbox_crs,
+        crs=crs,
+        resolution=resolution,
+        width=width,
+        height=height,
+        output=output,
+        dem=dem,
+        elevation=elevation,
+        overwrite=overwrite,
+        max_pixels=max_pixels,
+        workers=workers,
+        scheduler=scheduler,
+    )
+
+
+def rasterize_with_progress(
+    progress_mode: str, model_path: Path, out: Path, bbox: Any, aoi: Path | None, **options: Any
+) -> None:
+    """Run the core ``rasterize`` with the CLI's progress reporting (shared by rasterize and similarity)."""
     area = require_area(bbox, aoi)
 
     def work(progress: Any, bar: bool) -> Path:
         from earth4d_gis.raster import rasterize
 
-        return rasterize(
-            model_path,
-            out,
-            bbox=area,
-            date=date,
-            bbox_crs=bbox_crs,
-            aoi=aoi,
-            crs=crs,
-            resolution=resolution,
-            width=width,
-            height=height,
-            output=output,
-            dem=dem,
-            elevation=elevation,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
-            workers=workers,
-            scheduler=scheduler,
-            progress=progress,
-            progress_bar=bar,
-        )
+        return rasterize(model_path, out, bbox=area, aoi=aoi, progress=progress, progress_bar=bar, **options)
 
     run_with_progress(progress_mode, work)

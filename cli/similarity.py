@@ -15,10 +15,9 @@ from .options import (
     model_option,
     out_option,
     overwrite_option,
-    require_area,
     run_options,
-    run_with_progress,
 )
+from .rasterize import rasterize_with_progress
 
 
 @click.command("similarity", cls=OneLineCommand)
@@ -57,32 +56,24 @@ def command(
     Example: earth4d-gis similarity --model final_model.pt --point 37.77 -122.45
     --bbox -122.6 37.6 -122.3 37.9 --date 2024 --out sim.tif
     """
-    area = require_area(bbox, aoi)
-
-    def work(progress: Any, bar: bool) -> Path:
-        from earth4d_gis.raster import rasterize
-
-        return rasterize(
-            model_path,
-            out,
-            bbox=area,
-            date=date,
-            bbox_crs=bbox_crs,
-            aoi=aoi,
-            crs=crs,
-            resolution=resolution,
-            width=width,
-            height=height,
-            output="similarity",
-            point=point,
-            dem=dem,
-            elevation=elevation,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
-            workers=workers,
-            scheduler=scheduler,
-            progress=progress,
-            progress_bar=bar,
-        )
-
-    run_with_progress(progress_mode, work)
+    rasterize_with_progress(
+        progress_mode,
+        model_path,
+        out,
+        bbox,
+        aoi,
+        date=date,
+        bbox_crs=bbox_crs,
+        crs=crs,
+        resolution=resolution,
+        width=width,
+        height=height,
+        output="similarity",
+        point=point,
+        dem=dem,
+        elevation=elevation,
+        overwrite=overwrite,
+        max_pixels=max_pixels,
+        workers=workers,
+        scheduler=scheduler,
+    )
