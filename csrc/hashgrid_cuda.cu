@@ -10,16 +10,25 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// The (point, level) pair of this thread, as its flat index t = point * levels + level, with that
+// level's info and the point's 8-corner stencil there. False for threads past the end.
+__device__ inline bool point_level_stencil(const EncoderArgs& a, int64_t* t, LevelInfo* lv, Stencil* s) {
+  *t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (*t >= a.n * a.n_levels) return false;
+  const int64_t i = *t / a.n_levels;
+  *lv = a.levels[*t - i * a.n_levels];
+  double pos[3];
+  level_position(a.coords + i * 4, *lv, pos);
+  make_stencil(*lv, pos, a.smoothstep, s);
+  return true;
+}
+
 template <int F>
 __global__ void forward_kernel(const EncoderArgs a, const ConstTables tables, float* __restrict__ out) {
-  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t >= a.n * a.n_levels) return;
-  const int64_t i = t / a.n_levels;
-  const LevelInfo lv = a.levels[t - i * a.n_levels];
-  double pos[3];
-  level_position(a.coords + i * 4, lv, pos);
+  int64_t t;
+  LevelInfo lv;
   Stencil s;
-  make_stencil(lv, pos, a.smoothstep, &s);
+  if (!point_level_stencil(a, &t, &lv, &s)) return;
   const float* __restrict__ table = tables.table[lv.grid];
   float acc[F] = {};
 #pragma unroll
@@ -35,14 +44,10 @@ __global__ void forward_kernel(const EncoderArgs a, const ConstTables tables, fl
 template <int F>
 __global__ void backward_tables_kernel(const EncoderArgs a, const float* __restrict__ grad_out,
                                        const Tables grad_tables) {
-  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t >= a.n * a.n_levels) return;
-  const int64_t i = t / a.n_levels;
-  const LevelInfo lv = a.levels[t - i * a.n_levels];
-  double pos[3];
-  level_position(a.coords + i * 4, lv, pos);
+  int64_t t;
+  LevelInfo lv;
   Stencil s;
-  make_stencil(lv, pos, a.smoothstep, &s);
+  if (!point_level_stencil(a, &t, &lv, &s)) return;
   float* grad_table = grad_tables.table[lv.grid];
   float g[F];
 #pragma unroll
@@ -87,14 +92,10 @@ __global__ void backward_coords_kernel(const EncoderArgs a, const ConstTables ta
 }
 
 __global__ void indices_kernel(const EncoderArgs a, int64_t* __restrict__ out) {
-  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t >= a.n * a.n_levels) return;
-  const int64_t i = t / a.n_levels;
-  const LevelInfo lv = a.levels[t - i * a.n_levels];
-  double pos[3];
-  level_position(a.coords + i * 4, lv, pos);
+  int64_t t;
+  LevelInfo lv;
   Stencil s;
-  make_stencil(lv, pos, a.smoothstep, &s);
+  if (!point_level_stencil(a, &t, &lv, &s)) return;
 #pragma unroll
   for (int c = 0; c < 8; ++c) out[t * 8 + c] = s.rows[c];
 }
