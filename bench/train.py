@@ -31,7 +31,7 @@ log = logging.getLogger("bench.train")
 ACCURACY_SETTINGS: dict[str, Any] = {
     "batch_size": 500,
     "learning_rate": 2e-3,
-    "level_mask": 0.5,
+    "hidden": (256, 256),
     "cosine_weight": 1.0,
 }
 """The settings the accuracy mode trains with (the recommended CPU settings for the demo world)."""

@@ -126,12 +126,36 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 )
 @click.option("--dropout", type=float, default=0.0, show_default=True, help="Decoder dropout.")
 @click.option(
-    "--level-mask",
+    "--average-epochs",
     type=float,
     default=0.5,
     show_default=True,
+    help="Average the weights over about this many epochs (exponential moving average); validation, early "
+    "stopping and the saved model use the average, which generalises better between samples (0: off).",
+)
+@click.option(
+    "--coverage-ratio",
+    type=float,
+    default=1.75,
+    show_default=True,
+    help="The model records which cells held training samples; where a point has no sample nearby, "
+    "levels finer than this factor times the finest such cell are zeroed, so hash collisions cannot "
+    "pass other places' detail off as local (0: off).",
+)
+@click.option(
+    "--coverage-dropout",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Share of training samples shown only the levels a point without them nearby would keep.",
+)
+@click.option(
+    "--level-mask",
+    type=float,
+    default=0.0,
+    show_default=True,
     help="Share of training samples whose finer encoder levels (beyond a random cut-off) are zeroed, so the "
-    "model learns to predict between samples from the coarse levels (0 disables).",
+    "model learns to predict between samples from the coarse levels (0: off).",
 )
 @click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Decoder weight decay.")
 @click.option("--grad-clip", type=float, default=1.0, show_default=True, help="Gradient norm clip (0: off).")
@@ -212,6 +236,9 @@ def command(**opts: object) -> None:
         hidden=opts["hidden"],
         dropout=opts["dropout"],
         level_mask=opts["level_mask"],
+        average_epochs=opts["average_epochs"],
+        coverage_ratio=opts["coverage_ratio"],
+        coverage_dropout=opts["coverage_dropout"],
         backend=None if opts["backend"] == "auto" else opts["backend"],
         grad_clip=opts["grad_clip"],
         weight_decay=opts["weight_decay"],

@@ -13,7 +13,9 @@ import torch
 from earth4d_gis.checkpoint import load_model_file
 from earth4d_gis.data import DemoWorld, make_demo_dataset
 from earth4d_gis.errors import DataError, InputError, ModelFileError
-from earth4d_gis.train import TrainConfig, train
+from earth4d_gis.geodesy import TimeSpan, normalized_coordinates
+from earth4d_gis.train import TrainConfig, metrics, train
+from earth4d_gis.train.splits import split_indices
 from earth4d_gis.train.state import load_training_state
 
 SMALL_SPEC = {
@@ -116,6 +118,22 @@ def test_final_model_is_self_describing_and_reproduces_the_test_metrics(finished
     assert bundle.rgb_projection is not None
     assert bundle.metrics["model"]["cosine"] == pytest.approx(finished_run.metrics["model"]["cosine"])
     assert bundle.elevation_prior.lookup(np.array([37.77]), np.array([-122.44]))[0] != 0.0
+
+
+def test_final_model_holds_the_best_validation_weights_and_its_test_score(finished_run, samples) -> None:
+    best = load_training_state(finished_run.output_dir / "checkpoints" / "best.pt")["state_dict"]
+    bundle = load_model_file(finished_run.output_dir / "final_model.pt")
+    final = bundle.model.state_dict()
+    assert set(best) == set(final)
+    assert all(torch.equal(best[k], final[k]) for k in best)
+    test = split_indices(len(samples), 0.95, 0.05, 42).test
+    part = samples.subset(test)
+    coords = normalized_coordinates(part.latitude, part.longitude, part.elevation, part.time, TimeSpan())
+    with torch.no_grad():
+        pred = bundle.model(torch.from_numpy(coords))
+    assert metrics.mean_cosine(pred, part.embeddings) == pytest.approx(
+        finished_run.metrics["model"]["cosine"], abs=1e-5
+    )
 
 
 def test_checkpoints_load_with_weights_only(finished_run) -> None:

@@ -41,7 +41,16 @@ class TrainConfig:
     """Decoupled weight decay of the decoder weights."""
     cosine_weight: float = 0.0
     """Weight of (1 - cosine similarity) added to the mean squared error."""
-    level_mask: float = 0.5
+    average_epochs: float = 0.5
+    """Average the weights over about this many epochs (an exponential moving average); validation,
+    early stopping and the saved model use the average. 0 turns averaging off."""
+    coverage_ratio: float = 1.75
+    """Record where the training samples are; at prediction time zero the levels finer than this factor
+    times the finest cell that holds a training sample near the point (0: off)."""
+    coverage_dropout: float = 0.5
+    """Share of training samples shown the levels their leave-one-out coverage would keep (teaches the
+    decoder what a place between samples looks like)."""
+    level_mask: float = 0.0
     """Share of samples whose finer levels (per grid, beyond a random cut-off) are zeroed in training."""
     level_mask_min: int = 1
     """The coarsest level a mask cut-off can start at (levels below it are always kept)."""
@@ -87,6 +96,15 @@ class TrainConfig:
             (0.0 <= self.dropout < 1.0, f"--dropout {self.dropout} must lie in [0, 1)"),
             (self.grad_clip >= 0, f"--grad-clip {self.grad_clip} must not be negative"),
             (self.weight_decay >= 0, f"--weight-decay {self.weight_decay} must not be negative"),
+            (self.average_epochs >= 0, f"--average-epochs {self.average_epochs} must not be negative"),
+            (
+                self.coverage_ratio == 0 or self.coverage_ratio >= 1,
+                f"--coverage-ratio {self.coverage_ratio} must be 0 (off) or at least 1",
+            ),
+            (
+                0.0 <= self.coverage_dropout <= 1.0,
+                f"--coverage-dropout {self.coverage_dropout} must lie in [0, 1]",
+            ),
             (0.0 <= self.level_mask <= 1.0, f"--level-mask {self.level_mask} must lie in [0, 1]"),
             (self.level_mask_min >= 0, f"--level-mask-min {self.level_mask_min} must not be negative"),
             (self.cosine_weight >= 0, f"--cosine-weight {self.cosine_weight} must not be negative"),
@@ -127,6 +145,8 @@ class TrainConfig:
             "encoder_spec": self.encoder_spec,
             "hidden": list(self.hidden),
             "dropout": self.dropout,
+            "average_epochs": self.average_epochs > 0,
+            "coverage": self.coverage_ratio > 0,
         }
 
     def encoder_config(self, time_span: TimeSpan) -> EncoderConfig:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..encoder import EncoderConfig
+from ..encoder.coverage import Coverage
 
 
 class LevelMask(nn.Module):
@@ -26,12 +27,12 @@ class LevelMask(nn.Module):
     def __init__(self, config: EncoderConfig, probability: float, min_level: int = 1) -> None:
         super().__init__()
         self.probability = float(probability)
+        self.features = config.features_per_level
         grid_of, level_of, sizes = [], [], []
         for g_index, grid in enumerate(config.grids):
             sizes.append(grid.n_levels)
-            for level in range(grid.n_levels):
-                grid_of += [g_index] * config.features_per_level
-                level_of += [level] * config.features_per_level
+            grid_of += [g_index] * grid.n_levels
+            level_of += list(range(grid.n_levels))
         self.min_level = int(min_level)
         self.register_buffer("grid_of", torch.tensor(grid_of, dtype=torch.long), persistent=False)
         self.register_buffer("level_of", torch.tensor(level_of, dtype=torch.long), persistent=False)
@@ -46,5 +47,30 @@ class LevelMask(nn.Module):
         span = (self.n_levels + 1 - low).to(feats.dtype)
         cut = low + torch.floor(torch.rand(n, n_grids, device=feats.device) * span).long()
         cut = torch.where(u < self.probability, cut, self.n_levels.expand(n, -1))
-        keep = self.level_of.unsqueeze(0) < cut[:, self.grid_of]
-        return feats * keep.to(feats.dtype)
+        # One flag per (sample, level), broadcast over the level's features: 8x less work than per feature.
+        keep = (self.level_of.unsqueeze(0) < cut[:, self.grid_of]).to(feats.dtype)
+        return (feats.view(n, -1, self.features) * keep.unsqueeze(2)).view(n, -1)
+
+
+class CoverageDropout(nn.Module):
+    """For a share of the samples, zero the levels their leave-one-out coverage would not keep.
+
+    At prediction time the model's ``Coverage`` zeroes the levels finer than the data near a point
+    supports; a training sample always covers its own cells, so without this the decoder never sees
+    that case. ``finest`` is each sample's leave-one-out finest covered level
+    (``Coverage.leave_one_out_finest``).
+    """
+
+    def __init__(self, coverage: Coverage, probability: float) -> None:
+        super().__init__()
+        self.coverage = coverage
+        self.probability = float(probability)
+
+    def forward(self, feats: torch.Tensor, finest: torch.Tensor | None) -> torch.Tensor:
+        if not self.training or self.probability <= 0.0 or finest is None:
+            return feats
+        n = feats.shape[0]
+        keep = self.coverage.keep_for_finest(finest)
+        chosen = torch.rand(n, 1, device=feats.device) < self.probability
+        keep = (keep | ~chosen).to(feats.dtype)
+        return (feats.view(n, -1, self.coverage.features) * keep.unsqueeze(2)).view(n, -1)

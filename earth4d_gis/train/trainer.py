@@ -27,16 +27,18 @@ from tqdm.auto import tqdm
 from ..checkpoint import ModelBundle, save_model_file
 from ..data.samples import SampleSet
 from ..elevation_prior import ElevationPrior
+from ..encoder.coverage import Coverage
 from ..errors import CancelledError, DataError, InputError
 from ..geodesy import TimeSpan, normalized_coordinates
 from ..model import Earth4DModel
 from ..projection import RGBProjection
 from . import baselines as baselines_mod
 from . import distributed, metrics, predictions, state, visualize
+from .averaging import WeightAverage
 from .config import TrainConfig
 from .nan_scan import check_finite
 from .optim import build_optimizer, lazy_pays_off
-from .regularize import LevelMask
+from .regularize import CoverageDropout, LevelMask
 from .splits import Split, split_indices
 
 log = logging.getLogger(__name__)
@@ -95,22 +97,31 @@ class _Layout:
 
 
 class _Forward(nn.Module):
-    """Encoder in full precision, decoder under autocast (when enabled), level masking in training."""
+    """Encoder in full precision, decoder under autocast (when enabled), level masks in training."""
 
-    def __init__(self, model: Earth4DModel, amp_dtype: torch.dtype | None, level_mask: LevelMask) -> None:
+    def __init__(
+        self,
+        model: Earth4DModel,
+        amp_dtype: torch.dtype | None,
+        level_mask: LevelMask,
+        coverage_dropout: CoverageDropout | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.amp_dtype = amp_dtype
         self.level_mask = level_mask
+        self.coverage_dropout = coverage_dropout
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+    def forward(self, coords: torch.Tensor, finest: torch.Tensor | None = None) -> torch.Tensor:
         device_type = coords.device.type
         with torch.autocast(device_type, enabled=False):
-            feats = self.model.encoder(coords)
+            feats = self.level_mask(self.model.features(coords))
+            if self.coverage_dropout is not None:
+                feats = self.coverage_dropout(feats, finest)
         with torch.autocast(
             device_type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
         ):
-            out = self.model.decoder(self.level_mask(feats))
+            out = self.model.decoder(feats)
         return out.float()
 
 
@@ -250,17 +261,35 @@ class _Trainer:
         cfg = self.config
         encoder_config = cfg.encoder_config(self.time_span)
         self.model = Earth4DModel(encoder_config, hidden=cfg.hidden, dropout=cfg.dropout, backend=cfg.backend)
+        coverage_dropout = None
+        self.train_finest: torch.Tensor | None = None
+        if cfg.coverage_ratio > 0:
+            # Fitted on the training rows alone: validation stands for places the model never saw.
+            self.model.coverage = Coverage.fit(encoder_config, self.train_x, cfg.coverage_ratio)
+            if cfg.coverage_dropout > 0:
+                coverage_dropout = CoverageDropout(self.model.coverage, cfg.coverage_dropout)
+                finest = Coverage.leave_one_out_finest(encoder_config, self.train_x)
+                self.train_finest = finest.to(self.device)
         self.model.to(self.device)
         amp_dtype = None
         if cfg.amp and self.device.type == "cuda":
             amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         level_mask = LevelMask(encoder_config, cfg.level_mask, cfg.level_mask_min)
-        self.forward = _Forward(self.model, amp_dtype, level_mask).to(self.device)
+        self.forward = _Forward(self.model, amp_dtype, level_mask, coverage_dropout).to(self.device)
         self.net: nn.Module = self.forward
+        self.average: WeightAverage | None = None
+        self.evaluated = self.forward
+        if cfg.average_epochs > 0:
+            steps_per_epoch = math.ceil(self.train_x.shape[0] / cfg.batch_size)
+            self.average = WeightAverage(self.model, max(1.0, cfg.average_epochs * steps_per_epoch))
+            self.evaluated = _Forward(self.average.module, amp_dtype, level_mask)
         if self.ctx.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = nn.parallel.DistributedDataParallel(self.forward, device_ids=device_ids)
+            # The buffers (coverage bitsets) are fitted identically on every process: no broadcasts.
+            self.net = nn.parallel.DistributedDataParallel(
+                self.forward, device_ids=device_ids, broadcast_buffers=False
+            )
         lazy = cfg.table_optimizer == "lazy" or (
             cfg.table_optimizer == "auto" and lazy_pays_off(encoder_config, cfg.batch_size)
         )
@@ -324,6 +353,7 @@ class _Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "average": self.average.state_dict() if self.average is not None else None,
             "rng": state.capture_rng(self.generator),
             "history": self.history,
             "early_stopping": {
@@ -361,6 +391,10 @@ class _Trainer:
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         self.scaler.load_state_dict(payload["scaler"])
+        if self.average is not None:
+            if payload.get("average") is None:
+                raise InputError(f"--resume: {self.layout.last} was trained without weight averaging")
+            self.average.load_state_dict(payload["average"])
         state.restore_rng(payload["rng"], self.generator)
         self.history = {k: list(v) for k, v in payload["history"].items()}
         early = payload["early_stopping"]
@@ -382,15 +416,15 @@ class _Trainer:
     # ----- evaluation --------------------------------------------------------------------------
     @torch.no_grad()
     def _predict(self, coords: torch.Tensor) -> torch.Tensor:
-        was_training = self.forward.training
-        self.forward.eval()
+        was_training = self.evaluated.training
+        self.evaluated.eval()
         try:
             outs = [
-                self.forward(coords[i : i + self.config.eval_batch_size])
+                self.evaluated(coords[i : i + self.config.eval_batch_size])
                 for i in range(0, coords.shape[0], self.config.eval_batch_size)
             ]
         finally:
-            self.forward.train(was_training)
+            self.evaluated.train(was_training)
         return torch.cat(outs) if outs else torch.empty(0, 64, device=coords.device)
 
     def _validate(self) -> dict[str, float]:
@@ -423,7 +457,7 @@ class _Trainer:
                 if ctx.distributed:
                     idx = idx.tensor_split(ctx.world_size)[ctx.rank]
                 x, y = self.train_x[idx], self.train_y[idx]
-                out = self.net(x)
+                out = self.net(x, None if self.train_finest is None else self.train_finest[idx])
                 loss = _data_loss(out, y, cfg.cosine_weight)
                 if not torch.isfinite(loss):
                     raise DataError(
@@ -437,6 +471,8 @@ class _Trainer:
                     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
+                if self.average is not None:
+                    self.average.update()
                 batch = idx.shape[0]
                 total_loss += float(loss.detach()) * batch
                 seen += batch
@@ -567,8 +603,14 @@ class _Trainer:
                 "continue with --resume"
             ) from None
         train_seconds = time.monotonic() - train_start
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+        final_state = self.best_state
+        if final_state is None and self.average is not None:
+            final_state = state.cpu_state_dict(self.average.module)
+        if final_state is not None:
+            # The model and the averaged copy that evaluation reads both hold the chosen weights.
+            self.model.load_state_dict(final_state)
+            if self.average is not None:
+                self.average.module.load_state_dict(final_state)
         result_metrics: dict[str, Any] = {}
         model_path = None
         if ctx.is_main:
@@ -591,7 +633,7 @@ class _Trainer:
         improved = val["loss"] < self.best_val
         if improved:
             self.best_val, self.best_epoch, self.bad_epochs = val["loss"], epoch, 0
-            self.best_state = state.cpu_state_dict(self.model)
+            self.best_state = state.cpu_state_dict(self.evaluated.model)
         else:
             self.bad_epochs += 1
         lr = self.optimizer.param_groups[0]["lr"]
@@ -612,7 +654,7 @@ class _Trainer:
                 self._save_model_only(self.layout.best, epoch, self.best_state)
             if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                 self._save_model_only(
-                    self.layout.epoch_checkpoint(epoch), epoch, state.cpu_state_dict(self.model)
+                    self.layout.epoch_checkpoint(epoch), epoch, state.cpu_state_dict(self.evaluated.model)
                 )
             self._epoch_outputs(epoch)
             log.info(

@@ -1,0 +1,142 @@
+"""Where the training samples were: per-level cell occupancy of the spatial grid.
+
+A hashed level that never saw a sample near a place does not read zeros there (what an unlearnt level
+would say) but rows that samples elsewhere trained, through hash collisions: noise that the decoder
+cannot tell from signal. ``Coverage`` records, for every level of the ``xyz`` grid, which cells held a
+training sample, as a bitset indexed by a hash of the cell. At prediction time the finest covered level
+of a point tells how far the nearest samples are, and every level (of any grid) whose spatial cell is
+finer than that level's cell, divided by ``ratio``, is zeroed: the model falls back on the levels that
+did learn something there. Training samples always lie in covered cells, so training is unchanged,
+unless the trainer shows the decoder what an unseen place looks like: ``leave_one_out_finest`` gives the
+finest level at which each training sample has another sample in its cell.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import EncoderConfig, GridConfig
+
+_PRIMES = (1, 2654435761, 805459861)
+MAX_LOG2_BITS = 22
+"""At most 2^22 bits (512 KiB) per level."""
+MIN_LOG2_BITS = 10
+BITS_PER_CELL = 16
+"""Bitset size: about this many bits per covered cell of the finest level (a ~6 % false-positive rate)."""
+
+
+def _cell_hash(coords: torch.Tensor, resolution: tuple[int, int, int], mask: int) -> torch.Tensor:
+    """Hash of the integer cell (per spatial axis: floor(coordinate * N), clamped) of each point."""
+    h = torch.zeros(coords.shape[0], dtype=torch.int64, device=coords.device)
+    for axis, (n, prime) in enumerate(zip(resolution, _PRIMES, strict=True)):
+        cell = torch.clamp((coords[:, axis] * n).floor(), 0, n - 1).to(torch.int64)
+        h ^= cell * prime
+    return h & mask
+
+
+def _level_cell_sizes(config: EncoderConfig) -> torch.Tensor:
+    """Spatial cell size (metres) of every level of every grid, in output order."""
+    return torch.tensor(
+        [g.cell_size(level, 0) for g in config.grids for level in range(g.n_levels)], dtype=torch.float64
+    )
+
+
+class Coverage(nn.Module):
+    """Per-level occupancy bitsets of the ``xyz`` grid and the level mask they imply.
+
+    ``bits`` is ``uint8 [levels, 2**log2_bits / 8]`` (bit ``i`` of byte ``j`` flags hash ``8 * j + i``);
+    it is a buffer, so it travels in the model's state dict.
+    """
+
+    def __init__(self, config: EncoderConfig, log2_bits: int, ratio: float) -> None:
+        super().__init__()
+        if not MIN_LOG2_BITS <= log2_bits <= MAX_LOG2_BITS:
+            raise ValueError(
+                f"coverage bitset of 2^{log2_bits} bits is outside 2^{MIN_LOG2_BITS}..2^{MAX_LOG2_BITS}"
+            )
+        if ratio < 1.0:
+            raise ValueError(f"coverage ratio {ratio} must be at least 1")
+        self.grid: GridConfig = config.grids[0]
+        self.log2_bits = int(log2_bits)
+        self.ratio = float(ratio)
+        self.features = config.features_per_level
+        self.register_buffer(
+            "bits", torch.zeros(self.grid.n_levels, (1 << self.log2_bits) // 8, dtype=torch.uint8)
+        )
+        spatial = _level_cell_sizes(config)
+        finest_cells = torch.tensor([self.grid.cell_size(level, 0) for level in range(self.grid.n_levels)])
+        self.register_buffer("_level_cells", spatial, persistent=False)
+        self.register_buffer("_xyz_cells", finest_cells.to(torch.float64), persistent=False)
+
+    @staticmethod
+    def bits_for(n_cells: int) -> int:
+        """Bitset size (log2) for ``n_cells`` covered cells at the finest level."""
+        wanted = math.ceil(math.log2(max(1, n_cells * BITS_PER_CELL)))
+        return min(MAX_LOG2_BITS, max(MIN_LOG2_BITS, wanted))
+
+    @classmethod
+    def fit(cls, config: EncoderConfig, coords: torch.Tensor, ratio: float) -> Coverage:
+        """Record the cells of ``coords`` (float64 ``[N, 4]`` encoder coordinates) at every xyz level."""
+        grid = config.grids[0]
+        coords = coords.detach().to("cpu", torch.float64)
+        finest = _cell_hash(coords, grid.resolutions[-1], (1 << 62) - 1)
+        coverage = cls(config, cls.bits_for(int(torch.unique(finest).numel())), ratio)
+        mask = (1 << coverage.log2_bits) - 1
+        for level in range(grid.n_levels):
+            flags = np.zeros(1 << coverage.log2_bits, dtype=bool)
+            flags[_cell_hash(coords, grid.resolutions[level], mask).numpy()] = True
+            coverage.bits[level] = torch.from_numpy(np.packbits(flags, bitorder="little"))
+        return coverage
+
+    def describe(self) -> dict[str, Any]:
+        """What ``from_description`` needs to rebuild an (empty) coverage of the same shape."""
+        return {"log2_bits": self.log2_bits, "ratio": self.ratio}
+
+    @classmethod
+    def from_description(cls, config: EncoderConfig, description: dict[str, Any]) -> Coverage:
+        return cls(config, int(description["log2_bits"]), float(description["ratio"]))
+
+    def finest_covered_level(self, coords: torch.Tensor) -> torch.Tensor:
+        """Per point, the finest xyz level whose cell holds a training sample (-1: none)."""
+        mask = (1 << self.log2_bits) - 1
+        finest = torch.full((coords.shape[0],), -1, dtype=torch.int64, device=coords.device)
+        for level in range(self.grid.n_levels):
+            h = _cell_hash(coords, self.grid.resolutions[level], mask)
+            covered = (self.bits[level][h >> 3].to(torch.int64) >> (h & 7)) & 1
+            finest = torch.where(covered.bool(), level, finest)
+        return finest
+
+    def keep_for_finest(self, finest: torch.Tensor) -> torch.Tensor:
+        """``[N, levels]`` flags for points whose finest covered xyz level is ``finest`` (-1: none)."""
+        shortest = self._xyz_cells[finest.clamp(min=0)] / self.ratio
+        return self._level_cells.unsqueeze(0) >= shortest.unsqueeze(1) * (1.0 - 1e-9)
+
+    def level_keep(self, coords: torch.Tensor) -> torch.Tensor:
+        """``[N, levels]`` flags: 1 for the levels a point keeps, 0 for those finer than its coverage."""
+        return self.keep_for_finest(self.finest_covered_level(coords))
+
+    @staticmethod
+    def leave_one_out_finest(config: EncoderConfig, coords: torch.Tensor) -> torch.Tensor:
+        """Per sample, the finest xyz level whose cell holds another of ``coords`` (-1: none).
+
+        What ``finest_covered_level`` would say of the sample had it not been in the training set.
+        """
+        grid = config.grids[0]
+        coords = coords.detach().to("cpu", torch.float64)
+        finest = torch.full((coords.shape[0],), -1, dtype=torch.int64)
+        for level in range(grid.n_levels):
+            keys = _cell_hash(coords, grid.resolutions[level], (1 << 62) - 1)
+            _, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
+            finest = torch.where(counts[inverse] >= 2, level, finest)
+        return finest
+
+    def forward(self, coords: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """``feats`` with the uncovered levels of each point zeroed."""
+        keep = self.level_keep(coords).to(feats.dtype)
+        n = feats.shape[0]
+        return (feats.view(n, -1, self.features) * keep.unsqueeze(2)).view(n, -1)
