@@ -136,10 +136,10 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--coverage-ratio",
     type=float,
-    default=1.75,
+    default=2.0,
     show_default=True,
-    help="The model records which cells held training samples; where a point has no sample nearby, "
-    "levels finer than this factor times the finest such cell are zeroed, so hash collisions cannot "
+    help="The model records which cells held training samples; at each point, levels whose cells are "
+    "smaller than the finest such cell there divided by this factor are zeroed, so hash collisions cannot "
     "pass other places' detail off as local (0: off).",
 )
 @click.option(

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from earth4d_gis.train.averaging import WARMUP_UPDATES, WeightAverage
+from earth4d_gis.train.averaging import WeightAverage
 
 
 def _model(value: float) -> nn.Linear:
@@ -17,15 +17,15 @@ def _model(value: float) -> nn.Linear:
     return model
 
 
-def test_first_update_follows_the_warm_up_decay() -> None:
+def test_early_average_is_the_plain_mean_of_the_updates() -> None:
     model = _model(0.0)
     average = WeightAverage(model, horizon_steps=100)
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-    average.update()
-    # decay min(0.99, 1 / WARMUP_UPDATES) on the first update
-    expected = 1.0 - 1.0 / WARMUP_UPDATES
-    assert torch.allclose(average.module.weight, torch.full_like(model.weight, expected))
+    for value in (1.0, 2.0, 6.0):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        average.update()
+    # the initial weights (0) do not count; the mean of 1, 2 and 6 is 3
+    assert torch.allclose(average.module.weight, torch.full_like(model.weight, 3.0))
     assert torch.allclose(average.module.bias, torch.zeros_like(model.bias))
 
 

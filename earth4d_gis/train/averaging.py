@@ -15,14 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
-WARMUP_UPDATES = 10
-"""The average follows the weights closely at first: decay min(decay, (1 + n) / (WARMUP_UPDATES + n))."""
-
 
 class WeightAverage:
     """An exponential moving average of ``model``'s parameters, held in a copy of the model.
 
-    ``horizon_steps`` is the average's memory in optimizer steps (decay ``1 - 1 / horizon_steps``).
+    ``horizon_steps`` is the average's memory in optimizer steps (decay ``1 - 1 / horizon_steps``). Until
+    that many updates have been made it is the plain mean of all of them (decay ``n / (n + 1)``), so
+    neither the initial weights nor a shortened memory bias the early average.
     """
 
     def __init__(self, model: nn.Module, horizon_steps: float) -> None:
@@ -39,7 +38,7 @@ class WeightAverage:
     def update(self) -> None:
         """Move the average towards the model's current weights (call after each optimizer step)."""
         n = self.updates
-        decay = min(self.decay, (1.0 + n) / (WARMUP_UPDATES + n))
+        decay = min(self.decay, n / (n + 1.0))
         torch._foreach_lerp_(self._targets, [p.detach() for p in self._sources], 1.0 - decay)
         self.updates += 1
 

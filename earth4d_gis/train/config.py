@@ -44,9 +44,10 @@ class TrainConfig:
     average_epochs: float = 0.5
     """Average the weights over about this many epochs (an exponential moving average); validation,
     early stopping and the saved model use the average. 0 turns averaging off."""
-    coverage_ratio: float = 1.75
-    """Record where the training samples are; at prediction time zero the levels finer than this factor
-    times the finest cell that holds a training sample near the point (0: off)."""
+    coverage_ratio: float = 2.0
+    """Record where the training samples are; at prediction time zero the levels whose cells are smaller
+    than the finest cell holding a training sample at the point, divided by this factor (0: off). 2 keeps
+    one level finer than that cell (the default grid grows by ~1.77 per level)."""
     coverage_dropout: float = 0.5
     """Share of training samples shown the levels their leave-one-out coverage would keep (teaches the
     decoder what a place between samples looks like)."""
