@@ -48,6 +48,7 @@ def worker(output_dir: str) -> None:
         learning_rate=3e-3,
         hidden=(32,),
         level_mask=0.0,
+        coverage_dropout=0.0,  # per-sample random masks draw from each process's own generator
         device="cpu",
         prediction_samples=20,
         visualize_every=0,
