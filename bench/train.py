@@ -21,10 +21,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
+from earth4d_gis.checkpoint import load_model_file
 from earth4d_gis.data import DemoWorld, make_demo_dataset
+from earth4d_gis.geodesy import geodetic_to_ecef, normalized_coordinates
 from earth4d_gis.train import TrainConfig, train
+from earth4d_gis.train.baselines import knn_predict
+from earth4d_gis.train.metrics import cosine_per_sample
+from earth4d_gis.train.splits import split_indices
 
 log = logging.getLogger("bench.train")
 
@@ -101,6 +108,7 @@ def measure_accuracy(minutes: float, n_samples: int, seed: int) -> dict[str, Any
             **ACCURACY_SETTINGS,
         )
         result = train(config, samples)
+        buckets = _distance_buckets(result.output_dir / "final_model.pt", samples, seed)
     m, b = result.metrics["model"], result.metrics["baselines"]
     best = b["best_knn"]
     return {
@@ -116,8 +124,44 @@ def measure_accuracy(minutes: float, n_samples: int, seed: int) -> dict[str, Any
         },
         "best_knn": best,
         "beats_best_knn": result.metrics["beats_best_knn"],
+        "by_distance_to_nearest_training_sample": buckets,
         "verdict": result.metrics["verdict"],
     }
+
+
+def _distance_buckets(model_path: Path, samples: Any, seed: int) -> list[dict[str, float]]:
+    """Test cosine of the model and of kNN-16 per quintile of the distance to the nearest training sample."""
+    split = split_indices(len(samples), 0.95, 0.05, seed)
+    part, test = split.training_part, split.test
+    train_xyz = geodetic_to_ecef(samples.latitude[part], samples.longitude[part], samples.elevation[part])
+    test_xyz = geodetic_to_ecef(samples.latitude[test], samples.longitude[test], samples.elevation[test])
+    nearest = cKDTree(train_xyz).query(test_xyz, k=1)[0]
+    knn = knn_predict(train_xyz, samples.embeddings[part], test_xyz, 16)
+    bundle = load_model_file(model_path)
+    truth = samples.embeddings[test]
+    coords = normalized_coordinates(
+        samples.latitude[test],
+        samples.longitude[test],
+        samples.elevation[test],
+        samples.time[test],
+        bundle.time_span,
+    )
+    with torch.no_grad():
+        pred = bundle.model(torch.from_numpy(coords)).numpy()
+    model_cos, knn_cos = cosine_per_sample(pred, truth), cosine_per_sample(knn, truth)
+    edges = np.quantile(nearest, np.linspace(0.0, 1.0, 6))
+    rows = []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (nearest >= low) & (nearest <= high)
+        rows.append(
+            {
+                "from_m": float(low),
+                "to_m": float(high),
+                "model_cosine": float(model_cos[inside].mean()),
+                "knn16_cosine": float(knn_cos[inside].mean()),
+            }
+        )
+    return rows
 
 
 def _print_speed(rows: list[dict[str, Any]]) -> None:
@@ -144,6 +188,11 @@ def _print_accuracy(acc: dict[str, Any]) -> None:
     for name, v in acc["baselines"].items():
         print(f"{name:<10} {v['mape']:>8.3f} {v['cosine']:>8.4f}")
     print(acc["verdict"])
+    print("by distance from the test point to the nearest training sample (quintiles):")
+    print(f"{'metres':>21} {'model':>8} {'kNN-16':>8}")
+    for row in acc["by_distance_to_nearest_training_sample"]:
+        span = f"{row['from_m']:,.0f} - {row['to_m']:,.0f}"
+        print(f"{span:>21} {row['model_cosine']:>8.4f} {row['knn16_cosine']:>8.4f}")
 
 
 def main(argv: list[str] | None = None) -> int:
