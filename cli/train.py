@@ -145,7 +145,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--coverage-dropout",
     type=float,
-    default=0.5,
+    default=0.3,
     show_default=True,
     help="Share of training samples shown only the levels a point without them nearby would keep.",
 )

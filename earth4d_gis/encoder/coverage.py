@@ -52,6 +52,13 @@ def _bloom_positions(key: torch.Tensor, log2_bits: int) -> tuple[torch.Tensor, t
     return key & mask, ((key >> log2_bits) ^ (key >> (2 * log2_bits))) & mask
 
 
+def mask_levels(feats: torch.Tensor, keep: torch.Tensor, features_per_level: int) -> torch.Tensor:
+    """``feats [N, levels * F]`` with each level multiplied by its ``keep [N, levels]`` flag."""
+    n = feats.shape[0]
+    weights = keep.to(feats.dtype).unsqueeze(2)
+    return (feats.view(n, -1, features_per_level) * weights).view(n, -1)
+
+
 def _level_cell_sizes(config: EncoderConfig) -> torch.Tensor:
     """Spatial cell size (metres) of every level of every grid, in output order."""
     return torch.tensor(
@@ -151,6 +158,4 @@ class Coverage(nn.Module):
 
     def forward(self, coords: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """``feats`` with the uncovered levels of each point zeroed."""
-        keep = self.level_keep(coords).to(feats.dtype)
-        n = feats.shape[0]
-        return (feats.view(n, -1, self.features) * keep.unsqueeze(2)).view(n, -1)
+        return mask_levels(feats, self.level_keep(coords), self.features)

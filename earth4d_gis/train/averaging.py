@@ -31,8 +31,8 @@ class WeightAverage:
         self.module = copy.deepcopy(model)
         self.module.requires_grad_(False)
         self.updates = 0
-        self._targets = [p for p in self.module.parameters()]
-        self._sources = [p for p in model.parameters()]
+        self._targets = list(self.module.parameters())
+        self._sources = list(model.parameters())
 
     @torch.no_grad()
     def update(self) -> None:

@@ -48,7 +48,7 @@ class TrainConfig:
     """Record where the training samples are; at prediction time zero the levels whose cells are smaller
     than the finest cell holding a training sample at the point, divided by this factor (0: off). 2 keeps
     one level finer than that cell (the default grid grows by ~1.77 per level)."""
-    coverage_dropout: float = 0.5
+    coverage_dropout: float = 0.3
     """Share of training samples shown the levels their leave-one-out coverage would keep (teaches the
     decoder what a place between samples looks like)."""
     level_mask: float = 0.0

@@ -391,9 +391,7 @@ class _Trainer:
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         self.scaler.load_state_dict(payload["scaler"])
-        if self.average is not None:
-            if payload.get("average") is None:
-                raise InputError(f"--resume: {self.layout.last} was trained without weight averaging")
+        if self.average is not None:  # the architecture check above guarantees it was saved
             self.average.load_state_dict(payload["average"])
         state.restore_rng(payload["rng"], self.generator)
         self.history = {k: list(v) for k, v in payload["history"].items()}
