@@ -36,6 +36,12 @@ void backward_tables_cpu(const EncoderArgs& args, const float* grad_out, Tables 
 void backward_coords_cpu(const EncoderArgs& args, ConstTables tables, const float* grad_out, double* grad_coords);
 void indices_cpu(const EncoderArgs& args, int64_t* out);
 
+// Coverage (a Bloom filter of the cells that held training samples, per xyz level; two bit positions per
+// cell): per point, the finest level whose cell reads as covered, or -1. `res` is [levels, 3] cells per
+// axis, `bits` is [levels, level_bytes]; the bit layout is that of earth4d_gis/encoder/coverage.py.
+void coverage_finest_cpu(const double* coords, int64_t n, const uint8_t* bits, int64_t level_bytes,
+                         const int64_t* res, int n_levels, int log2_bits, int64_t* finest);
+
 // CUDA versions: device pointers, launched on `stream` (a cudaStream_t passed as void*).
 void forward_cuda(const EncoderArgs& args, ConstTables tables, float* out, void* stream);
 void backward_tables_cuda(const EncoderArgs& args, const float* grad_out, Tables grad_tables, void* stream);

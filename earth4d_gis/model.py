@@ -50,7 +50,7 @@ class Earth4DModel(nn.Module):
         """The encoder's features, with the uncovered levels zeroed when not training."""
         feats = self.encoder(coords)
         if self.coverage is not None and not self.training:
-            feats = self.coverage(coords, feats)
+            feats = self.coverage(coords, feats, use_native=self.encoder.backend == "cpu")
         return feats
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from earth4d_gis.checkpoint import ModelBundle, load_model_file, save_model_file
-from earth4d_gis.encoder import EncoderConfig
+from earth4d_gis.encoder import EncoderConfig, native
 from earth4d_gis.encoder.coverage import MAX_LOG2_BITS, MIN_LOG2_BITS, Coverage
 from earth4d_gis.geodesy import TimeSpan, normalized_coordinates
 from earth4d_gis.model import Earth4DModel
@@ -118,3 +118,25 @@ def test_coverage_dropout_masks_only_the_chosen_share(tiny_config: EncoderConfig
     assert torch.equal(dropout.eval()(feats, lonely), feats)
     covered = torch.full((2000,), tiny_config.grids[0].n_levels - 1, dtype=torch.int64)
     assert torch.equal(dropout.train()(feats, covered), feats)
+
+
+def test_native_lookup_agrees_with_the_tensor_one() -> None:
+    config = EncoderConfig.preset("default")
+    rng = np.random.default_rng(3)
+    train = torch.cat(
+        [_cluster(2000), _coords(list(rng.uniform(-90, 90, 500)), list(rng.uniform(-180, 180, 500)))]
+    )
+    coverage = Coverage.fit(config, train, ratio=2.0)
+    probe = torch.cat(
+        [
+            train,
+            _cluster(500, seed=9),
+            _coords(list(rng.uniform(-90, 90, 500)), list(rng.uniform(-180, 180, 500))),
+        ]
+    )
+    assert hasattr(native.load("cpu"), "coverage_finest"), "the C++ kernel is built and has the lookup"
+    by_tensors = coverage.finest_covered_level(probe)
+    by_kernel = coverage.finest_covered_level(probe, use_native=True)
+    assert torch.equal(by_tensors, by_kernel)
+    assert (by_kernel == config.grids[0].n_levels - 1).sum() >= len(train)
+    assert (by_kernel < config.grids[0].n_levels - 1).any()

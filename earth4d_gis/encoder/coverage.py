@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import native
 from .config import EncoderConfig, GridConfig
 
 _PRIMES = (1, 2654435761, 805459861)
@@ -32,20 +33,20 @@ BITS_PER_CELL = 16
 _KEY_MASK = (1 << 62) - 1
 
 
-def _cell_key(coords: torch.Tensor, resolution: tuple[int, int, int]) -> torch.Tensor:
-    """A 62-bit key of the integer cell (per spatial axis: floor(coordinate * N), clamped) of each point."""
-    h = torch.zeros(coords.shape[0], dtype=torch.int64, device=coords.device)
-    for axis, (n, prime) in enumerate(zip(resolution, _PRIMES, strict=True)):
-        cell = torch.clamp((coords[:, axis] * n).floor(), 0, n - 1).to(torch.int64)
-        h ^= cell * prime
-    return h & _KEY_MASK
+def _cell_keys(coords: torch.Tensor, resolutions: torch.Tensor) -> torch.Tensor:
+    """``[N, L]`` 62-bit keys of each point's integer cell (floor(coordinate * N), clamped) at each of the
+    ``L`` levels whose cells per axis are ``resolutions`` (float64 ``[L, 3]``)."""
+    scaled = coords[:, None, :3] * resolutions
+    cells = torch.minimum(scaled.floor().clamp_(min=0.0), resolutions - 1.0).to(torch.int64)
+    keys = cells[..., 0] * _PRIMES[0] ^ cells[..., 1] * _PRIMES[1] ^ cells[..., 2] * _PRIMES[2]
+    return keys & _KEY_MASK
 
 
 def _bloom_positions(key: torch.Tensor, log2_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Two bit positions per key: its low bits, and its higher bits folded together.
 
-    With two positions a cell that no sample held reads as covered ~1/6 as often as with one (at 1/16
-    of the bits set: 0.2 % instead of 6 %); this matters because one false hit at any fine level would
+    With two positions a cell that no sample held reads as covered far less often than with one (at 16
+    bits per cell: ~1.4 % instead of ~6 %); this matters because one false hit at any fine level would
     keep every level down to it.
     """
     mask = (1 << log2_bits) - 1
@@ -88,6 +89,9 @@ class Coverage(nn.Module):
         self.register_buffer(
             "bits", torch.zeros(self.grid.n_levels, (1 << self.log2_bits) // 8, dtype=torch.uint8)
         )
+        resolutions = torch.tensor(self.grid.resolutions, dtype=torch.int64)
+        self.register_buffer("_resolutions", resolutions.to(torch.float64), persistent=False)
+        self.register_buffer("_resolutions_int", resolutions, persistent=False)
         spatial = _level_cell_sizes(config)
         finest_cells = torch.tensor([self.grid.cell_size(level, 0) for level in range(self.grid.n_levels)])
         self.register_buffer("_level_cells", spatial, persistent=False)
@@ -102,13 +106,14 @@ class Coverage(nn.Module):
     @classmethod
     def fit(cls, config: EncoderConfig, coords: torch.Tensor, ratio: float) -> Coverage:
         """Record the cells of ``coords`` (float64 ``[N, 4]`` encoder coordinates) at every xyz level."""
-        grid = config.grids[0]
         coords = coords.detach().to("cpu", torch.float64)
-        finest = _cell_key(coords, grid.resolutions[-1])
+        resolutions = torch.tensor(config.grids[0].resolutions, dtype=torch.float64)
+        finest = _cell_keys(coords, resolutions[-1:])
         coverage = cls(config, cls.bits_for(int(torch.unique(finest).numel())), ratio)
-        for level in range(grid.n_levels):
+        for level in range(len(resolutions)):
+            keys = _cell_keys(coords, resolutions[level : level + 1])[:, 0]
             flags = np.zeros(1 << coverage.log2_bits, dtype=bool)
-            for positions in _bloom_positions(_cell_key(coords, grid.resolutions[level]), coverage.log2_bits):
+            for positions in _bloom_positions(keys, coverage.log2_bits):
                 flags[positions.numpy()] = True
             coverage.bits[level] = torch.from_numpy(np.packbits(flags, bitorder="little"))
         return coverage
@@ -121,25 +126,38 @@ class Coverage(nn.Module):
     def from_description(cls, config: EncoderConfig, description: dict[str, Any]) -> Coverage:
         return cls(config, int(description["log2_bits"]), float(description["ratio"]))
 
-    def finest_covered_level(self, coords: torch.Tensor) -> torch.Tensor:
-        """Per point, the finest xyz level whose cell holds a training sample (-1: none)."""
-        finest = torch.full((coords.shape[0],), -1, dtype=torch.int64, device=coords.device)
-        for level in range(self.grid.n_levels):
-            bits = self.bits[level]
-            covered = torch.ones(coords.shape[0], dtype=torch.bool, device=coords.device)
-            for h in _bloom_positions(_cell_key(coords, self.grid.resolutions[level]), self.log2_bits):
-                covered &= ((bits[h >> 3].to(torch.int64) >> (h & 7)) & 1).bool()
-            finest = torch.where(covered, level, finest)
-        return finest
+    def finest_covered_level(self, coords: torch.Tensor, use_native: bool = False) -> torch.Tensor:
+        """Per point, the finest xyz level whose cell holds a training sample (-1: none).
+
+        ``use_native`` runs the C++ kernel (CPU tensors; the same result, several times faster) when it
+        builds, else these tensor operations.
+        """
+        if use_native and coords.device.type == "cpu":
+            try:
+                module = native.load("cpu")
+            except native.NativeBuildError:
+                module = None
+            if module is not None:
+                return module.coverage_finest(
+                    coords.contiguous(), self.bits, self._resolutions_int, self.log2_bits
+                )
+        n_levels, level_bytes = self.bits.shape
+        levels = torch.arange(n_levels, device=coords.device)
+        flat = self.bits.view(-1)
+        covered = torch.ones(coords.shape[0], n_levels, dtype=torch.bool, device=coords.device)
+        for h in _bloom_positions(_cell_keys(coords, self._resolutions), self.log2_bits):
+            byte = flat[levels * level_bytes + (h >> 3)].to(torch.int64)
+            covered &= ((byte >> (h & 7)) & 1).bool()
+        return torch.where(covered, levels, -1).amax(dim=1)
 
     def keep_for_finest(self, finest: torch.Tensor) -> torch.Tensor:
         """``[N, levels]`` flags for points whose finest covered xyz level is ``finest`` (-1: none)."""
         shortest = self._xyz_cells[finest.clamp(min=0)] / self.ratio
         return self._level_cells.unsqueeze(0) >= shortest.unsqueeze(1) * (1.0 - 1e-9)
 
-    def level_keep(self, coords: torch.Tensor) -> torch.Tensor:
+    def level_keep(self, coords: torch.Tensor, use_native: bool = False) -> torch.Tensor:
         """``[N, levels]`` flags: 1 for the levels a point keeps, 0 for those finer than its coverage."""
-        return self.keep_for_finest(self.finest_covered_level(coords))
+        return self.keep_for_finest(self.finest_covered_level(coords, use_native))
 
     @staticmethod
     def leave_one_out_finest(config: EncoderConfig, coords: torch.Tensor) -> torch.Tensor:
@@ -147,15 +165,15 @@ class Coverage(nn.Module):
 
         What ``finest_covered_level`` would say of the sample had it not been in the training set.
         """
-        grid = config.grids[0]
         coords = coords.detach().to("cpu", torch.float64)
+        resolutions = torch.tensor(config.grids[0].resolutions, dtype=torch.float64)
         finest = torch.full((coords.shape[0],), -1, dtype=torch.int64)
-        for level in range(grid.n_levels):
-            keys = _cell_key(coords, grid.resolutions[level])
+        for level in range(len(resolutions)):
+            keys = _cell_keys(coords, resolutions[level : level + 1])[:, 0]
             _, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
             finest = torch.where(counts[inverse] >= 2, level, finest)
         return finest
 
-    def forward(self, coords: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    def forward(self, coords: torch.Tensor, feats: torch.Tensor, use_native: bool = False) -> torch.Tensor:
         """``feats`` with the uncovered levels of each point zeroed."""
-        return mask_levels(feats, self.level_keep(coords), self.features)
+        return mask_levels(feats, self.level_keep(coords, use_native), self.features)
