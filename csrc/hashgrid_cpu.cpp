@@ -181,15 +181,6 @@ void backward_coords_impl(const EncoderArgs& a, ConstTables tables, const float*
 
 }  // namespace
 
-#define EARTH4D_DISPATCH_FEATURES(features, call) \
-  switch (features) {                             \
-    case 1: call(1); break;                       \
-    case 2: call(2); break;                       \
-    case 4: call(4); break;                       \
-    case 8: call(8); break;                       \
-    default: break;                               \
-  }
-
 void forward_cpu(const EncoderArgs& args, ConstTables tables, float* out) {
 #define EARTH4D_CALL(F) forward_impl<F>(args, tables, out)
   EARTH4D_DISPATCH_FEATURES(args.features, EARTH4D_CALL)

@@ -106,15 +106,6 @@ inline cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(s
 
 }  // namespace
 
-#define EARTH4D_DISPATCH_FEATURES(features, call) \
-  switch (features) {                             \
-    case 1: call(1); break;                       \
-    case 2: call(2); break;                       \
-    case 4: call(4); break;                       \
-    case 8: call(8); break;                       \
-    default: break;                               \
-  }
-
 void forward_cuda(const EncoderArgs& a, ConstTables tables, float* out, void* stream) {
   const int64_t work = a.n * a.n_levels;
   if (work == 0) return;

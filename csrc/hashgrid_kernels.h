@@ -42,6 +42,17 @@ void indices_cpu(const EncoderArgs& args, int64_t* out);
 void coverage_finest_cpu(const double* coords, int64_t n, const uint8_t* bits, int64_t level_bytes,
                          const int64_t* res, int n_levels, int log2_bits, int64_t* finest);
 
+// Calls `call(F)` with the compile-time feature count F (1, 2, 4 or 8) equal to `features`; the kernels
+// are templates on F, and the Python side only builds configurations with these counts.
+#define EARTH4D_DISPATCH_FEATURES(features, call) \
+  switch (features) {                             \
+    case 1: call(1); break;                       \
+    case 2: call(2); break;                       \
+    case 4: call(4); break;                       \
+    case 8: call(8); break;                       \
+    default: break;                               \
+  }
+
 // CUDA versions: device pointers, launched on `stream` (a cudaStream_t passed as void*).
 void forward_cuda(const EncoderArgs& args, ConstTables tables, float* out, void* stream);
 void backward_tables_cuda(const EncoderArgs& args, const float* grad_out, Tables grad_tables, void* stream);

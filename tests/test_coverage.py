@@ -25,6 +25,17 @@ def _cluster(n: int = 200, seed: int = 0) -> torch.Tensor:
     return _coords(list(37.5 + rng.normal(0, 0.02, n)), list(-122.2 + rng.normal(0, 0.02, n)))
 
 
+def _model_with_coverage(config: EncoderConfig) -> Earth4DModel:
+    """A small model with random tables and the coverage of a Bay Area cluster."""
+    torch.manual_seed(0)
+    model = Earth4DModel(config, hidden=(16,), dropout=0.0, backend="reference")
+    with torch.no_grad():
+        for p in model.encoder.parameters():
+            p.uniform_(-1, 1)
+    model.coverage = Coverage.fit(config, _cluster(), ratio=1.75)
+    return model
+
+
 def test_training_points_are_covered_at_every_level(tiny_config: EncoderConfig) -> None:
     train = _cluster()
     coverage = Coverage.fit(tiny_config, train, ratio=1.75)
@@ -72,12 +83,7 @@ def test_bitset_size_follows_the_number_of_cells() -> None:
 
 
 def test_model_applies_coverage_only_outside_training(tiny_config: EncoderConfig) -> None:
-    torch.manual_seed(0)
-    model = Earth4DModel(tiny_config, hidden=(16,), dropout=0.0, backend="reference")
-    with torch.no_grad():
-        for p in model.encoder.parameters():
-            p.uniform_(-1, 1)
-    model.coverage = Coverage.fit(tiny_config, _cluster(), ratio=1.75)
+    model = _model_with_coverage(tiny_config)
     far = _coords([-33.9], [151.2])
     model.train()
     raw = model.features(far)
@@ -90,12 +96,7 @@ def test_model_applies_coverage_only_outside_training(tiny_config: EncoderConfig
 
 
 def test_coverage_survives_the_model_file(tiny_config: EncoderConfig, tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model = Earth4DModel(tiny_config, hidden=(16,), dropout=0.0, backend="reference")
-    with torch.no_grad():
-        for p in model.encoder.parameters():
-            p.uniform_(-1, 1)
-    model.coverage = Coverage.fit(tiny_config, _cluster(), ratio=1.75)
+    model = _model_with_coverage(tiny_config)
     model.eval()
     probe = torch.cat([_cluster(seed=1), _coords([-33.9, 0.0], [151.2, 0.0])])
     expected = model(probe)
