@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "hashgrid_kernels.h"
+#include "host_buffer_pool.h"
 
 #ifdef EARTH4D_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -53,13 +54,33 @@ earth4d::ConstTables const_tables(const std::vector<torch::Tensor>& tables) {
 void* current_stream() { return static_cast<void*>(at::cuda::getCurrentCUDAStream().stream()); }
 #endif
 
+// Freed CPU outputs kept for the next call of the same size: see the header. At most 8 buffers and
+// 8 GiB, so that the seed-162d preset's 3.2 GB of table gradients are reused from step to step too.
+// Never destroyed, as tensors may still hold its buffers while the interpreter exits.
+earth4d::HostBufferPool& host_pool() {
+  static auto* pool = new earth4d::HostBufferPool(8, size_t{8} << 30);
+  return *pool;
+}
+
+// An uninitialised CPU tensor whose memory comes from (and returns to) the host buffer pool.
+torch::Tensor pooled_empty(at::IntArrayRef sizes, const torch::TensorOptions& options) {
+  int64_t numel = 1;
+  for (const int64_t s : sizes) numel *= s;
+  const size_t bytes = static_cast<size_t>(numel) * options.dtype().itemsize();
+  void* ptr = host_pool().take(bytes);
+  TORCH_CHECK(ptr != nullptr, "out of memory: could not allocate ", bytes, " bytes");
+  return torch::from_blob(
+      ptr, sizes, [bytes](void* p) { host_pool().give(p, bytes); }, options.device(torch::kCPU));
+}
+
 [[noreturn]] void no_cuda() { TORCH_CHECK(false, "this build of the Earth4D kernels has no CUDA support"); }
 
 torch::Tensor forward(const torch::Tensor& coords, const std::vector<torch::Tensor>& tables,
                       const torch::Tensor& levels, bool smoothstep) {
   const int64_t features = check_tables(tables, coords);
   const EncoderArgs a = make_args(coords, levels, features, smoothstep);
-  auto out = torch::empty({a.n, a.n_levels * features}, tables[0].options());
+  const std::vector<int64_t> shape = {a.n, a.n_levels * features};
+  auto out = coords.is_cuda() ? torch::empty(shape, tables[0].options()) : pooled_empty(shape, tables[0].options());
   if (coords.is_cuda()) {
 #ifdef EARTH4D_WITH_CUDA
     const c10::cuda::CUDAGuard guard(coords.device());
@@ -85,7 +106,7 @@ std::vector<torch::Tensor> backward(const torch::Tensor& grad_out, const torch::
   std::vector<torch::Tensor> grads;
   earth4d::Tables grad_tables{};
   for (size_t g = 0; g < tables.size(); ++g) {
-    grads.push_back(coords.is_cuda() ? torch::zeros_like(tables[g]) : torch::empty_like(tables[g]));
+    grads.push_back(coords.is_cuda() ? torch::zeros_like(tables[g]) : pooled_empty(tables[g].sizes(), tables[g].options()));
     grad_tables.table[g] = grads.back().data_ptr<float>();
   }
   auto grad_coords = need_coords_grad ? torch::zeros_like(coords) : torch::Tensor();

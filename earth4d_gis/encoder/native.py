@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 _MATH_HEADER = "hashgrid_math.h"
 CPU_SOURCES = ("bindings.cpp", "hashgrid_cpu.cpp")
-HEADERS = ("hashgrid_math.h", "hashgrid_kernels.h")
+HEADERS = ("hashgrid_math.h", "hashgrid_kernels.h", "host_buffer_pool.h")
 CUDA_SOURCES = ("bindings.cpp", "hashgrid_cpu.cpp", "hashgrid_cuda.cu")
 
 _lock = threading.Lock()
