@@ -47,8 +47,16 @@ def _mixed_spec() -> dict:
     }
 
 
+def _per_level_rows_spec() -> dict:
+    """The mixed grids with xyz tables sized per level (dense, small and large hashed levels)."""
+    spec = _mixed_spec()
+    spec["grids"][0] = {**spec["grids"][0], "log2_level_rows": [13, 9, 14, 11, 15]}
+    return spec
+
+
 CONFIGS = {
     "default": EncoderConfig.preset("default"),
+    "per-level-rows": EncoderConfig.from_spec("per-level", _per_level_rows_spec(), SPAN),
     "seed-resolutions": EncoderConfig.from_spec("seed-small-tables", _spec("seed-162d", 12), SPAN),
     "mixed-smoothstep": EncoderConfig.from_spec("mixed", _mixed_spec(), SPAN),
 }

@@ -63,9 +63,10 @@ def test_resolution_table_reports_true_cell_sizes(cfg: EncoderConfig) -> None:
             assert row["cell_days"] == pytest.approx(row["cell_h"] / 24)
         else:
             assert row["cell_h"] is None
-        dense = math.prod(n + 1 for n in res) <= grid.table_rows
+        table_rows = grid.level_table_rows(row["level"])
+        dense = math.prod(n + 1 for n in res) <= table_rows
         assert row["storage"] == ("dense" if dense else "hashed")
-        assert row["rows"] == (math.prod(n + 1 for n in res) if dense else grid.table_rows)
+        assert row["rows"] == (math.prod(n + 1 for n in res) if dense else table_rows)
 
 
 def test_levels_follow_the_growth_factor(cfg: EncoderConfig) -> None:
@@ -87,6 +88,16 @@ def test_stored_resolutions_win_over_derivation() -> None:
     assert EncoderConfig.from_dict(d).grid("xyz").resolutions[0] == (100, 101, 102)
 
 
+def test_default_moves_xyz_rows_from_coarse_to_fine_levels() -> None:
+    """The coarsest xyz levels (few occupied cells) have 2^14 rows, the three finest 2^17, same total."""
+    xyz = EncoderConfig.preset("default").grid("xyz")
+    rows = [xyz.level_rows(level) for level in range(xyz.n_levels)]
+    assert rows[:4] == [2**14] * 4 and rows[-3:] == [2**17] * 3 and set(rows[4:-3]) == {2**16}
+    assert xyz.total_rows == 16 * 2**16
+    stored = EncoderConfig.from_dict(json.loads(json.dumps(EncoderConfig.preset("default").to_dict())))
+    assert stored.grid("xyz").level_offsets() == xyz.level_offsets()
+
+
 def test_time_span_changes_time_resolution() -> None:
     short = EncoderConfig.preset("default", TimeSpan("2000-01-01", "2050-01-01"))
     long = EncoderConfig.preset("default")
@@ -104,6 +115,8 @@ def test_time_span_changes_time_resolution() -> None:
         (lambda d: d.update(features_per_level=3), "features per level 3"),
         (lambda d: d["grids"][0].update(n_levels=0, resolutions=[]), "number of levels 0"),
         (lambda d: d["grids"][1].update(space_fine_m=-1.0), "must be positive"),
+        (lambda d: d["grids"][0].update(log2_level_rows=[16] * 3), "per-level log2 table rows"),
+        (lambda d: d["grids"][0].update(log2_level_rows=[0] * 16), "per-level log2 table rows"),
     ],
 )
 def test_bad_config_dicts_raise(mutate, message: str) -> None:  # noqa: ANN001 - a lambda

@@ -96,7 +96,7 @@ def level_table(config: EncoderConfig, device: str) -> torch.Tensor:
     for grid_number, grid in enumerate(config.grids):
         offsets = grid.level_offsets()
         for level in range(grid.n_levels):
-            hashed = 0 if grid.level_is_dense(level) else grid.table_rows
+            hashed = 0 if grid.level_is_dense(level) else grid.level_table_rows(level)
             rows.append([*grid.resolutions[level], offsets[level], hashed, *grid.axes, grid_number])
     return torch.tensor(rows, dtype=torch.int64, device=device)
 

@@ -40,6 +40,9 @@ class GridConfig:
     """One 3-D grid: its levels, table size, and the physical targets its resolutions come from.
 
     ``time_coarse_h``/``time_fine_h`` are ``None`` for the purely spatial ``xyz`` grid.
+    ``log2_level_rows`` optionally sizes each level's hash table on its own (log2 rows, one per level;
+    empty: every level has ``2 ** log2_table_rows``), so rows can move from coarse levels, whose few
+    occupied cells leave most of a table unused, to fine ones, where cells share rows.
     ``resolutions`` (cells per axis, per level) is derived from the targets unless given, which is how a
     stored model keeps exactly the resolutions it was trained with.
     """
@@ -53,6 +56,7 @@ class GridConfig:
     time_fine_h: float | None = None
     time_span: TimeSpan = field(default_factory=TimeSpan)
     resolutions: tuple[tuple[int, int, int], ...] = ()
+    log2_level_rows: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.name not in GRID_AXES:
@@ -74,6 +78,13 @@ class GridConfig:
                     f"grid {self.name}: time cell sizes {self.time_coarse_h} -> {self.time_fine_h} h "
                     "must be positive and go from coarse to fine"
                 )
+        level_rows = tuple(int(r) for r in self.log2_level_rows)
+        if level_rows and (len(level_rows) != self.n_levels or not all(1 <= r <= 40 for r in level_rows)):
+            raise InputError(
+                f"grid {self.name}: per-level log2 table rows {list(level_rows)} must be {self.n_levels} "
+                "values in 1..40"
+            )
+        object.__setattr__(self, "log2_level_rows", level_rows)
         if not self.resolutions:
             object.__setattr__(self, "resolutions", self._derive_resolutions())
         res = tuple(tuple(int(n) for n in r) for r in self.resolutions)
@@ -102,8 +113,12 @@ class GridConfig:
 
     @property
     def table_rows(self) -> int:
-        """Rows of a hashed level's table."""
+        """Rows of a hashed level's table, unless ``log2_level_rows`` sizes the level on its own."""
         return 1 << self.log2_table_rows
+
+    def level_table_rows(self, level: int) -> int:
+        """Rows of this level's table when it is hashed (a power of two)."""
+        return 1 << self.log2_level_rows[level] if self.log2_level_rows else self.table_rows
 
     def _derive_resolutions(self) -> tuple[tuple[int, int, int], ...]:
         span_h = self.time_span.seconds / 3600.0
@@ -126,10 +141,10 @@ class GridConfig:
 
     def level_is_dense(self, level: int) -> bool:
         """A level is stored densely (one row per vertex) when its lattice fits the table."""
-        return self.level_vertices(level) <= self.table_rows
+        return self.level_vertices(level) <= self.level_table_rows(level)
 
     def level_rows(self, level: int) -> int:
-        return self.level_vertices(level) if self.level_is_dense(level) else self.table_rows
+        return self.level_vertices(level) if self.level_is_dense(level) else self.level_table_rows(level)
 
     def level_offsets(self) -> list[int]:
         """Row offset of each level in the grid's table, plus the total rows at the end."""
@@ -159,6 +174,7 @@ class GridConfig:
             "time_coarse_h": self.time_coarse_h,
             "time_fine_h": self.time_fine_h,
             "resolutions": [list(r) for r in self.resolutions],
+            **({"log2_level_rows": list(self.log2_level_rows)} if self.log2_level_rows else {}),
         }
 
     @classmethod
@@ -173,6 +189,7 @@ class GridConfig:
             time_fine_h=None if d.get("time_fine_h") is None else float(d["time_fine_h"]),
             time_span=time_span,
             resolutions=tuple(tuple(int(n) for n in r) for r in d.get("resolutions", ())),
+            log2_level_rows=tuple(int(r) for r in d.get("log2_level_rows", ())),
         )
 
 

@@ -29,7 +29,7 @@ def vertex_index(grid: GridConfig, level: int, coords: torch.Tensor) -> torch.Te
     h = c[..., 0] * PRIMES[0]
     h = torch.bitwise_xor(h, c[..., 1] * PRIMES[1])
     h = torch.bitwise_xor(h, c[..., 2] * PRIMES[2])
-    return torch.remainder(h, grid.table_rows)
+    return torch.remainder(h, grid.level_table_rows(level))
 
 
 def cell_and_fraction(

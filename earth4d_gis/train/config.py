@@ -51,6 +51,13 @@ class TrainConfig:
     coverage_dropout: float = 0.3
     """Share of training samples shown the levels their leave-one-out coverage would keep (teaches the
     decoder what a place between samples looks like)."""
+    refine_cell_m: float = 1000.0
+    """After the main phase, go on training only the xyz levels with cells smaller than this (metres), the
+    decoder and coarser levels frozen, while validation improves: the samples' own detail is learned
+    without losing how the model generalises between them (0: no refinement)."""
+    refine_epochs: int = 20
+    """The most epochs of that refinement (it stops earlier once validation stops improving)."""
+    refine_learning_rate: float = 1e-3
     level_mask: float = 0.0
     """Share of samples whose finer levels (per grid, beyond a random cut-off) are zeroed in training."""
     level_mask_min: int = 1
@@ -105,6 +112,12 @@ class TrainConfig:
             (
                 0.0 <= self.coverage_dropout <= 1.0,
                 f"--coverage-dropout {self.coverage_dropout} must lie in [0, 1]",
+            ),
+            (self.refine_cell_m >= 0, f"--refine-cell {self.refine_cell_m} must not be negative"),
+            (self.refine_epochs >= 0, f"--refine-epochs {self.refine_epochs} must not be negative"),
+            (
+                self.refine_learning_rate > 0,
+                f"--refine-learning-rate {self.refine_learning_rate} must be positive",
             ),
             (0.0 <= self.level_mask <= 1.0, f"--level-mask {self.level_mask} must lie in [0, 1]"),
             (self.level_mask_min >= 0, f"--level-mask-min {self.level_mask_min} must not be negative"),

@@ -14,6 +14,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from ..geodesy import TimeSpan, normalized_coordinates
 from ..model import Earth4DModel
 from ..projection import RGBProjection
 from . import baselines as baselines_mod
-from . import distributed, metrics, predictions, state, visualize
+from . import distributed, metrics, predictions, refine, state, visualize
 from .averaging import WeightAverage
 from .config import TrainConfig
 from .nan_scan import check_finite
@@ -81,6 +82,11 @@ class _Layout:
     @property
     def best(self) -> Path:
         return self.checkpoints / "best.pt"
+
+    @property
+    def best_main_phase(self) -> Path:
+        """The main phase's best weights, kept while refinement writes its own to best.pt (--resume)."""
+        return self.checkpoints / "best_main_phase.pt"
 
     def epoch_checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"checkpoint_epoch_{epoch}.pt"
@@ -205,6 +211,7 @@ class _Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.start_epoch = 0
         self.stop_reason = "epochs"
+        self.refine_epochs_run = 0
 
     # ----- setup -------------------------------------------------------------------------------
     def _prepare_output(self) -> None:
@@ -275,22 +282,13 @@ class _Trainer:
         if cfg.amp and self.device.type == "cuda":
             amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-        level_mask = LevelMask(encoder_config, cfg.level_mask, cfg.level_mask_min)
-        self.forward = _Forward(self.model, amp_dtype, level_mask, coverage_dropout).to(self.device)
-        self.net: nn.Module = self.forward
-        self.average: WeightAverage | None = None
-        self.evaluated = self.forward
-        if cfg.average_epochs > 0:
-            steps_per_epoch = math.ceil(self.train_x.shape[0] / cfg.batch_size)
-            self.average = WeightAverage(self.model, max(1.0, cfg.average_epochs * steps_per_epoch))
-            self.evaluated = _Forward(self.average.module, amp_dtype, level_mask)
-        if self.ctx.distributed:
-            device_ids = [self.device.index] if self.device.type == "cuda" else None
-            # The buffers (coverage bitsets) are fitted identically on every process: no broadcasts.
-            self.net = nn.parallel.DistributedDataParallel(
-                self.forward, device_ids=device_ids, broadcast_buffers=False
-            )
-        lazy = cfg.table_optimizer == "lazy" or (
+        self.amp_dtype = amp_dtype
+        self.level_mask = LevelMask(encoder_config, cfg.level_mask, cfg.level_mask_min)
+        self.forward = _Forward(self.model, amp_dtype, self.level_mask, coverage_dropout).to(self.device)
+        self._start_average()
+        self._wrap_distributed()
+        self.after_backward: Callable[[], None] | None = None
+        self.lazy_tables = lazy = cfg.table_optimizer == "lazy" or (
             cfg.table_optimizer == "auto" and lazy_pays_off(encoder_config, cfg.batch_size)
         )
         self.optimizer = build_optimizer(
@@ -318,6 +316,26 @@ class _Trainer:
             self.model.encoder.backend,
             "lazy Adam" if lazy else "dense Adam",
         )
+
+    def _start_average(self) -> None:
+        """A fresh weight average of the model as it is now; evaluation reads it (or the model itself)."""
+        cfg = self.config
+        self.average: WeightAverage | None = None
+        self.evaluated = self.forward
+        if cfg.average_epochs > 0:
+            steps_per_epoch = math.ceil(self.train_x.shape[0] / cfg.batch_size)
+            self.average = WeightAverage(self.model, max(1.0, cfg.average_epochs * steps_per_epoch))
+            self.evaluated = _Forward(self.average.module, self.amp_dtype, self.level_mask)
+
+    def _wrap_distributed(self) -> None:
+        """DDP over the parameters that get gradients now (rewrapped when refinement freezes some)."""
+        self.net: nn.Module = self.forward
+        if self.ctx.distributed:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            # The buffers (coverage bitsets) are fitted identically on every process: no broadcasts.
+            self.net = nn.parallel.DistributedDataParallel(
+                self.forward, device_ids=device_ids, broadcast_buffers=False
+            )
 
     def _fit_priors(self) -> None:
         part = self.split.training_part
@@ -401,8 +419,10 @@ class _Trainer:
             early["best_epoch"],
             early["bad_epochs"],
         )
-        if self.layout.best.is_file():
-            self.best_state = state.load_training_state(self.layout.best)["state_dict"]
+        # last.pt is always the main phase's: its best weights, not a later refinement's.
+        best_file = self.layout.best_main_phase if self.layout.best_main_phase.is_file() else self.layout.best
+        if best_file.is_file():
+            self.best_state = state.load_training_state(best_file)["state_dict"]
         self.start_epoch = int(payload["epoch"])
         log.info(
             "resuming after epoch %d (best validation loss %.6g at epoch %d)",
@@ -464,6 +484,8 @@ class _Trainer:
                     )
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
+                if self.after_backward is not None:
+                    self.after_backward()
                 if cfg.grad_clip:
                     self.scaler.unscale_(self.optimizer)
                     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -595,6 +617,7 @@ class _Trainer:
             for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
                 if self._run_epoch(epoch, deadline):
                     break
+            self._refine(deadline)
         except KeyboardInterrupt:
             raise CancelledError(
                 f"training interrupted during epoch {epoch}; {self.layout.last} holds epoch {epoch - 1}, "
@@ -622,18 +645,78 @@ class _Trainer:
 
     def _run_epoch(self, epoch: int, deadline: float | None) -> bool:
         """Train one epoch, validate, write outputs; True when training should stop."""
-        cfg, ctx = self.config, self.ctx
+        cfg = self.config
         started = time.monotonic()
         train_loss, seen, out_of_time = self._train_epoch(epoch, deadline)
         seconds = time.monotonic() - started
         val = self._validate()
         self.scheduler.step(val["loss"])
+        improved = self._record_epoch(epoch, train_loss, val, seen, seconds, "epoch")
+        self.bad_epochs = 0 if improved else self.bad_epochs + 1
+        if out_of_time:
+            self.stop_reason = "time limit"
+            return True
+        if cfg.patience and self.bad_epochs >= cfg.patience:
+            self.stop_reason = f"early stopping (no better validation loss for {cfg.patience} epochs)"
+            log.info("stopping early: %s", self.stop_reason)
+            return True
+        return False
+
+    def _refine(self, deadline: float | None) -> None:
+        """Refinement (see ``refine``): the finest xyz levels alone train on from the best weights."""
+        cfg = self.config
+        if not (cfg.refine_cell_m > 0 and cfg.refine_epochs > 0) or self.best_state is None:
+            return
+        if self.stop_reason == "time limit":
+            log.info("no refinement: the time limit was reached in the main phase")
+            return
+        fine = refine.fine_levels(self.model, cfg.refine_cell_m)
+        if fine is None:
+            log.info("no refinement: no xyz level has cells smaller than %g m", cfg.refine_cell_m)
+            return
+        log.info(
+            "refining xyz levels %d-%d (cells under %g m) from epoch %d's weights, the rest frozen",
+            fine.first_level,
+            fine.n_levels - 1,
+            cfg.refine_cell_m,
+            self.best_epoch,
+        )
+        if self.ctx.is_main and self.layout.best.is_file():
+            shutil.copyfile(self.layout.best, self.layout.best_main_phase)
+        self.model.load_state_dict(self.best_state)
+        fine.freeze_the_rest(self.model)
+        self.forward.coverage_dropout = None
+        self._start_average()
+        self._wrap_distributed()
+        self.optimizer = build_optimizer(
+            [fine.table], [], lr=cfg.refine_learning_rate, lazy_tables=self.lazy_tables, weight_decay=0.0
+        )
+        self.after_backward = fine.mask_coarse_rows
+        epoch, bad = int(self.history["epoch"][-1]) if self.history["epoch"] else self.start_epoch, 0
+        try:
+            for k in range(1, cfg.refine_epochs + 1):
+                epoch += 1
+                started = time.monotonic()
+                train_loss, seen, out_of_time = self._train_epoch(epoch, deadline)
+                val = self._validate()
+                label = f"refinement {k}/{cfg.refine_epochs}, epoch"
+                improved = self._record_epoch(epoch, train_loss, val, seen, time.monotonic() - started, label)
+                self.refine_epochs_run += 1
+                bad = 0 if improved else bad + 1
+                if out_of_time or bad >= refine.PATIENCE:
+                    break
+        finally:
+            self.after_backward = None
+
+    def _record_epoch(
+        self, epoch: int, train_loss: float, val: dict[str, float], seen: int, seconds: float, label: str
+    ) -> bool:
+        """Book-keeping after an epoch (history, best weights, files, log); True if validation improved."""
+        cfg, ctx = self.config, self.ctx
         improved = val["loss"] < self.best_val
         if improved:
-            self.best_val, self.best_epoch, self.bad_epochs = val["loss"], epoch, 0
+            self.best_val, self.best_epoch = val["loss"], epoch
             self.best_state = state.cpu_state_dict(self.evaluated.model)
-        else:
-            self.bad_epochs += 1
         lr = self.optimizer.param_groups[0]["lr"]
         for key, value in (
             ("epoch", epoch),
@@ -647,17 +730,22 @@ class _Trainer:
         ):
             self.history[key].append(float(value))
         if ctx.is_main:
-            self._save_last(epoch)
+            if label == "epoch":
+                # Refinement leaves last.pt at the main phase's end: --resume then refines anew.
+                self._save_last(epoch)
             if improved:
                 self._save_model_only(self.layout.best, epoch, self.best_state)
+                if label == "epoch":
+                    self.layout.best_main_phase.unlink(missing_ok=True)
             if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                 self._save_model_only(
                     self.layout.epoch_checkpoint(epoch), epoch, state.cpu_state_dict(self.evaluated.model)
                 )
             self._epoch_outputs(epoch)
             log.info(
-                "epoch %d/%d  train loss %.5g  val loss %.5g  val MAPE %.3f%%  val cos %.4f  lr %.2g  "
+                "%s %d/%d  train loss %.5g  val loss %.5g  val MAPE %.3f%%  val cos %.4f  lr %.2g  "
                 "%.0f samples/s%s",
+                label,
                 epoch,
                 cfg.epochs,
                 train_loss,
@@ -669,14 +757,7 @@ class _Trainer:
                 "  *best*" if improved else "",
             )
         ctx.barrier()
-        if out_of_time:
-            self.stop_reason = "time limit"
-            return True
-        if cfg.patience and self.bad_epochs >= cfg.patience:
-            self.stop_reason = f"early stopping (no better validation loss for {cfg.patience} epochs)"
-            log.info("stopping early: %s", self.stop_reason)
-            return True
-        return False
+        return improved
 
     def _metrics_document(
         self, model_metrics: dict[str, Any], baselines: dict[str, Any], verdict: str, train_seconds: float
@@ -691,6 +772,7 @@ class _Trainer:
             "best_epoch": self.best_epoch,
             "epochs_run": int(self.history["epoch"][-1]) if self.history["epoch"] else self.start_epoch,
             "stop_reason": self.stop_reason,
+            "refine_epochs_run": self.refine_epochs_run,
             "train_seconds": train_seconds,
             "samples_per_second": float(np.median(speeds)) if speeds else 0.0,
             "n_train": int(len(self.split.train)),
