@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from encoder_specs import small_spec
 
 from earth4d_gis.checkpoint import ModelBundle, load_model_file, safe_torch_load, save_model_file
 from earth4d_gis.elevation_prior import ElevationPrior
@@ -18,24 +19,7 @@ from earth4d_gis.geodesy import TimeSpan
 from earth4d_gis.model import Earth4DModel
 from earth4d_gis.projection import RGBProjection
 
-TINY_SPEC = {
-    "features_per_level": 2,
-    "grids": [
-        {"name": "xyz", "n_levels": 3, "log2_table_rows": 10, "space_coarse_m": 1e6, "space_fine_m": 1e5},
-        *[
-            {
-                "name": n,
-                "n_levels": 2,
-                "log2_table_rows": 8,
-                "space_coarse_m": 1e6,
-                "space_fine_m": 3e5,
-                "time_coarse_h": 24 * 365.25 * 20,
-                "time_fine_h": 24 * 365.25,
-            }
-            for n in ("xyt", "yzt", "xzt")
-        ],
-    ],
-}
+TINY_SPEC = small_spec((3, 10, 1e6, 1e5), (2, 8, 1e6, 3e5), years=20.0)
 
 
 def _bundle(span: TimeSpan = TimeSpan()) -> ModelBundle:

@@ -14,25 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from encoder_specs import small_spec
 
-SPEC = {
-    "features_per_level": 2,
-    "grids": [
-        {"name": "xyz", "n_levels": 8, "log2_table_rows": 14, "space_coarse_m": 2e5, "space_fine_m": 500.0},
-        *[
-            {
-                "name": name,
-                "n_levels": 3,
-                "log2_table_rows": 11,
-                "space_coarse_m": 1e6,
-                "space_fine_m": 5e4,
-                "time_coarse_h": 24 * 365.25 * 25,
-                "time_fine_h": 24 * 365.25,
-            }
-            for name in ("xyt", "yzt", "xzt")
-        ],
-    ],
-}
+SPEC = small_spec((8, 14, 2e5, 500.0), (3, 11, 1e6, 5e4))
 
 
 def worker(output_dir: str) -> None:

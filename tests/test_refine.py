@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from encoder_specs import small_spec
 
 from earth4d_gis.checkpoint import load_model_file
 from earth4d_gis.data import make_demo_dataset
@@ -13,24 +14,7 @@ from earth4d_gis.data.demo import DemoWorld
 from earth4d_gis.train import TrainConfig, train
 from earth4d_gis.train.refine import fine_levels
 
-SPEC = {
-    "features_per_level": 2,
-    "grids": [
-        {"name": "xyz", "n_levels": 8, "log2_table_rows": 14, "space_coarse_m": 1e5, "space_fine_m": 100.0},
-        *[
-            {
-                "name": name,
-                "n_levels": 3,
-                "log2_table_rows": 10,
-                "space_coarse_m": 1e6,
-                "space_fine_m": 5e4,
-                "time_coarse_h": 24 * 365.25 * 25,
-                "time_fine_h": 24 * 365.25,
-            }
-            for name in ("xyt", "yzt", "xzt")
-        ],
-    ],
-}
+SPEC = small_spec((8, 14, 1e5, 100.0), (3, 10, 1e6, 5e4))
 
 
 def _run(out: Path, samples, world, **changes: object):

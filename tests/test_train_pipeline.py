@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from encoder_specs import small_spec
 
 from earth4d_gis.checkpoint import load_model_file
 from earth4d_gis.data import DemoWorld, make_demo_dataset
@@ -18,24 +19,7 @@ from earth4d_gis.train import TrainConfig, metrics, train
 from earth4d_gis.train.splits import split_indices
 from earth4d_gis.train.state import load_training_state
 
-SMALL_SPEC = {
-    "features_per_level": 2,
-    "grids": [
-        {"name": "xyz", "n_levels": 10, "log2_table_rows": 15, "space_coarse_m": 2e5, "space_fine_m": 100.0},
-        *[
-            {
-                "name": name,
-                "n_levels": 4,
-                "log2_table_rows": 12,
-                "space_coarse_m": 1e6,
-                "space_fine_m": 2e4,
-                "time_coarse_h": 24 * 365.25 * 25,
-                "time_fine_h": 24 * 365.25,
-            }
-            for name in ("xyt", "yzt", "xzt")
-        ],
-    ],
-}
+SMALL_SPEC = small_spec((10, 15, 2e5, 100.0), (4, 12, 1e6, 2e4))
 
 
 def small_config(output_dir: Path, **changes: object) -> TrainConfig:
