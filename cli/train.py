@@ -181,6 +181,13 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     "model learns to predict between samples from the coarse levels (0: off).",
 )
 @click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Decoder weight decay.")
+@click.option(
+    "--cosine-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Weight of (1 - cosine similarity) added to the squared-error loss (1 suits the demo world).",
+)
 @click.option("--grad-clip", type=float, default=1.0, show_default=True, help="Gradient norm clip (0: off).")
 @click.option(
     "--patience",
@@ -268,6 +275,7 @@ def command(**opts: object) -> None:
         backend=None if opts["backend"] == "auto" else opts["backend"],
         grad_clip=opts["grad_clip"],
         weight_decay=opts["weight_decay"],
+        cosine_weight=opts["cosine_weight"],
         table_optimizer=opts["table_optimizer"],
         patience=opts["patience"],
         time_limit=None if time_limit is None else float(time_limit) * 60.0,

@@ -651,7 +651,7 @@ class _Trainer:
         seconds = time.monotonic() - started
         val = self._validate()
         self.scheduler.step(val["loss"])
-        improved = self._record_epoch(epoch, train_loss, val, seen, seconds, "epoch")
+        improved = self._record_epoch(epoch, train_loss, val, seen, seconds, f"epoch {epoch}/{cfg.epochs}")
         self.bad_epochs = 0 if improved else self.bad_epochs + 1
         if out_of_time:
             self.stop_reason = "time limit"
@@ -699,8 +699,9 @@ class _Trainer:
                 started = time.monotonic()
                 train_loss, seen, out_of_time = self._train_epoch(epoch, deadline)
                 val = self._validate()
-                label = f"refinement {k}/{cfg.refine_epochs}, epoch"
-                improved = self._record_epoch(epoch, train_loss, val, seen, time.monotonic() - started, label)
+                label = f"refinement {k}/{cfg.refine_epochs} (epoch {epoch})"
+                seconds = time.monotonic() - started
+                improved = self._record_epoch(epoch, train_loss, val, seen, seconds, label, refining=True)
                 self.refine_epochs_run += 1
                 bad = 0 if improved else bad + 1
                 if out_of_time or bad >= refine.PATIENCE:
@@ -709,7 +710,14 @@ class _Trainer:
             self.after_backward = None
 
     def _record_epoch(
-        self, epoch: int, train_loss: float, val: dict[str, float], seen: int, seconds: float, label: str
+        self,
+        epoch: int,
+        train_loss: float,
+        val: dict[str, float],
+        seen: int,
+        seconds: float,
+        label: str,
+        refining: bool = False,
     ) -> bool:
         """Book-keeping after an epoch (history, best weights, files, log); True if validation improved."""
         cfg, ctx = self.config, self.ctx
@@ -730,12 +738,12 @@ class _Trainer:
         ):
             self.history[key].append(float(value))
         if ctx.is_main:
-            if label == "epoch":
+            if not refining:
                 # Refinement leaves last.pt at the main phase's end: --resume then refines anew.
                 self._save_last(epoch)
             if improved:
                 self._save_model_only(self.layout.best, epoch, self.best_state)
-                if label == "epoch":
+                if not refining:
                     self.layout.best_main_phase.unlink(missing_ok=True)
             if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                 self._save_model_only(
@@ -743,11 +751,9 @@ class _Trainer:
                 )
             self._epoch_outputs(epoch)
             log.info(
-                "%s %d/%d  train loss %.5g  val loss %.5g  val MAPE %.3f%%  val cos %.4f  lr %.2g  "
+                "%s  train loss %.5g  val loss %.5g  val MAPE %.3f%%  val cos %.4f  lr %.2g  "
                 "%.0f samples/s%s",
                 label,
-                epoch,
-                cfg.epochs,
                 train_loss,
                 val["loss"],
                 val["mape"],
