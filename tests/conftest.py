@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from encoder_specs import small_spec
 
 from earth4d_gis.encoder import EncoderConfig
 from earth4d_gis.geodesy import TimeSpan
@@ -11,12 +12,5 @@ from earth4d_gis.geodesy import TimeSpan
 @pytest.fixture(scope="session")
 def tiny_config() -> EncoderConfig:
     """A few-kB encoder (6 xyz levels 5 km -> 50 m, 2 levels per space-time grid) for fast model files."""
-
-    def space_time(name: str) -> dict:
-        year_h = 24 * 365.25
-        return {"name": name, "n_levels": 2, "log2_table_rows": 10, "space_coarse_m": 1e6,
-                "space_fine_m": 5e5, "time_coarse_h": 25 * year_h, "time_fine_h": year_h}  # fmt: skip
-
-    xyz = {"name": "xyz", "n_levels": 6, "log2_table_rows": 12, "space_coarse_m": 5e3, "space_fine_m": 50.0}
-    spec = {"grids": [xyz, space_time("xyt"), space_time("yzt"), space_time("xzt")]}
+    spec = small_spec((6, 12, 5e3, 50.0), (2, 10, 1e6, 5e5))
     return EncoderConfig.from_spec("tiny", spec, TimeSpan())

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from encoder_specs import small_spec
 from pyproj import Transformer
 
 from earth4d_gis.checkpoint import ModelBundle, save_model_file
@@ -29,13 +30,7 @@ THRESHOLD = 0.75
 
 
 def _small_config() -> EncoderConfig:
-    def space_time(name: str) -> dict:
-        year_h = 24 * 365.25
-        return {"name": name, "n_levels": 2, "log2_table_rows": 10, "space_coarse_m": 1e6,
-                "space_fine_m": 5e5, "time_coarse_h": 25 * year_h, "time_fine_h": year_h}  # fmt: skip
-
-    xyz = {"name": "xyz", "n_levels": 8, "log2_table_rows": 13, "space_coarse_m": 3e3, "space_fine_m": 15.0}
-    spec = {"grids": [xyz, space_time("xyt"), space_time("yzt"), space_time("xzt")]}
+    spec = small_spec((8, 13, 3e3, 15.0), (2, 10, 1e6, 5e5))
     return EncoderConfig.from_spec("georef-test", spec, TimeSpan())
 
 
