@@ -188,6 +188,14 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     show_default=True,
     help="Weight of (1 - cosine similarity) added to the squared-error loss (1 suits the demo world).",
 )
+@click.option(
+    "--l1-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Weight of the mean absolute error (what MAPE measures) added to the squared-error loss "
+    "(3 suits the demo world).",
+)
 @click.option("--grad-clip", type=float, default=1.0, show_default=True, help="Gradient norm clip (0: off).")
 @click.option(
     "--patience",
@@ -276,6 +284,7 @@ def command(**opts: object) -> None:
         grad_clip=opts["grad_clip"],
         weight_decay=opts["weight_decay"],
         cosine_weight=opts["cosine_weight"],
+        l1_weight=opts["l1_weight"],
         table_optimizer=opts["table_optimizer"],
         patience=opts["patience"],
         time_limit=None if time_limit is None else float(time_limit) * 60.0,

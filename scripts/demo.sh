@@ -10,9 +10,10 @@ E4D="${EARTH4D_VENV:-$ROOT/.venv}/bin/earth4d-gis"
 
 "$E4D" info
 # The recommended CPU settings of docs/benchmarks.md: small batches (more steps in the same time), a wider
-# decoder and a cosine term in the loss; refinement follows the main phase within the time limit.
+# decoder, cosine and absolute-error terms in the loss; refinement follows the main phase within the time limit.
 "$E4D" train --dataset demo --max-samples 200000 --epochs 12 --time-limit "${EARTH4D_DEMO_MINUTES:-4}" \
-    --batch-size 500 --learning-rate 2e-3 --hidden 256,256 --cosine-weight 1 --output-dir "$OUT" --overwrite
+    --batch-size 500 --learning-rate 2e-3 --hidden 256,256 --cosine-weight 1 --l1-weight 3 \
+    --output-dir "$OUT" --overwrite
 "$E4D" rasterize --model "$OUT/final_model.pt" --bbox -122.55 37.65 -122.30 37.85 --date 2024-06-01 \
     --output rgb --resolution 20 --out "$OUT/bay_area_2024_rgb.tif" --overwrite
 "$E4D" rasterize --model "$OUT/final_model.pt" --bbox -122.55 37.65 -122.30 37.85 --date 2024-06-01 \

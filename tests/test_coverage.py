@@ -121,6 +121,18 @@ def test_coverage_dropout_masks_only_the_chosen_share(tiny_config: EncoderConfig
     assert torch.equal(dropout.train()(feats, covered), feats)
 
 
+def test_coverage_dropout_follows_the_given_noise(tiny_config: EncoderConfig) -> None:
+    coverage = Coverage.fit(tiny_config, _cluster(), ratio=1.75)
+    dropout = CoverageDropout(coverage, probability=0.3).train()
+    feats = torch.rand(400, tiny_config.output_dim) + 0.5
+    lonely = torch.full((400,), -1, dtype=torch.int64)
+    noise = torch.rand(400, dropout.noise_width, generator=torch.Generator().manual_seed(1))
+    out = dropout(feats, lonely, noise)
+    masked = out.eq(0).any(dim=1)
+    assert torch.equal(masked, noise[:, 0] < 0.3)
+    assert torch.equal(torch.cat([dropout(feats[:150], lonely[:150], noise[:150]), out[150:]]), out)
+
+
 def test_native_lookup_agrees_with_the_tensor_one() -> None:
     config = EncoderConfig.preset("default")
     rng = np.random.default_rng(3)

@@ -285,3 +285,16 @@ def test_cpu_reuses_freed_buffers_without_stale_values() -> None:
     assert torch.equal(out.detach(), first_out)
     for name, g in grads.items():
         assert torch.equal(g, first_grads[name]), name
+
+
+def test_release_host_buffers_frees_the_cpu_pool() -> None:
+    """Freed outputs wait in the pool; releasing it frees them (training does so at its end)."""
+    from earth4d_gis.encoder import native as native_kernels
+
+    cfg = CONFIGS["mixed-smoothstep"]
+    _, native = _pair(cfg, "cpu")
+    out = native(_inputs(cfg))
+    out_bytes = out.numel() * out.element_size()
+    del out
+    assert native_kernels.release_host_buffers() >= out_bytes
+    assert native_kernels.release_host_buffers() == 0

@@ -41,3 +41,17 @@ def test_kept_values_are_unchanged(tiny_config: EncoderConfig) -> None:
     nonzero = out.ne(0)
     assert torch.equal(out[nonzero], feats[nonzero])
     assert nonzero.float().mean() < 1.0
+
+
+def test_mask_of_a_sample_depends_on_its_noise_not_on_its_batch(tiny_config: EncoderConfig) -> None:
+    """The trainer draws the noise per sample: any split of a batch (torchrun shards) gives the same rows."""
+    mask = LevelMask(tiny_config, 0.7).train()
+    feats = torch.rand(300, tiny_config.output_dim) + 0.5
+    noise = torch.rand(300, mask.noise_width, generator=torch.Generator().manual_seed(5))
+    whole = mask(feats, noise)
+    halves = torch.cat([mask(feats[:120], noise[:120]), mask(feats[120:], noise[120:])])
+    assert torch.equal(whole, halves)
+    assert whole.eq(0).any(), "some levels are dropped"
+    other = mask(feats, torch.rand(300, mask.noise_width, generator=torch.Generator().manual_seed(6)))
+    assert not torch.equal(whole, other)
+    assert LevelMask(tiny_config, 0.0).noise_width == 0

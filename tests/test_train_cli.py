@@ -97,6 +97,7 @@ def test_row_count_mismatch_is_reported(tmp_path: Path) -> None:
         (["--epochs", "0"], "--epochs"),
         (["--max-samples", "0"], "--max-samples"),
         (["--hidden", "64,abc"], "--hidden"),
+        (["--l1-weight", "-1"], "--l1-weight"),
         (["--resume"], "last.pt"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from earth4d_gis.train.baselines import baseline_metrics, knn_predict, verdict
 from earth4d_gis.train.metrics import evaluate, mape, mean_cosine, r2_per_dimension
@@ -48,13 +49,16 @@ def test_baselines_report_each_predictor_and_the_best_knn() -> None:
     result = baseline_metrics(
         lat[:300], lon[:300], elev[:300], emb[:300], lat[300:], lon[300:], elev[300:], emb[300:]
     )
-    assert {"zeros", "mean", "knn_1", "knn_4", "knn_16", "best_knn"} <= set(result)
+    assert {"zeros", "mean", "knn_1", "knn_4", "knn_16", "best_knn", "best_knn_mape"} <= set(result)
     assert result["zeros"]["cosine"] == 0.0
     assert result[result["best_knn"]]["cosine"] > result["mean"]["cosine"]
-    good = verdict({"cosine": 0.999}, result)
-    bad = verdict({"cosine": 0.0}, result)
-    assert "beats" in good and "NOT" not in good
+    knn_mapes = [result[f"knn_{k}"]["mape"] for k in (1, 4, 16)]
+    assert result[result["best_knn_mape"]]["mape"] == min(knn_mapes)
+    good = verdict({"cosine": 0.999, "mape": 0.0}, result)
+    bad = verdict({"cosine": 0.0, "mape": 0.0}, result)
+    assert "beats" in good and "NOT" not in good and "on MAPE too" in good
     assert "does NOT beat" in bad
+    assert "still ahead" in verdict({"cosine": 0.999, "mape": 99.0}, result)
 
 
 def test_split_is_disjoint_deterministic_and_validation_comes_from_training() -> None:
@@ -66,3 +70,17 @@ def test_split_is_disjoint_deterministic_and_validation_comes_from_training() ->
     assert len(a.test) == 100 and len(a.validation) == 90 and len(a.train) == 810
     everything = np.concatenate([a.train, a.validation, a.test])
     assert np.array_equal(np.sort(everything), np.arange(1000))
+
+
+def test_loss_adds_the_weighted_cosine_and_absolute_error_terms() -> None:
+    from earth4d_gis.train import TrainConfig
+    from earth4d_gis.train.loss import data_loss
+
+    gen = torch.Generator().manual_seed(0)
+    out, target = torch.randn(50, 64, generator=gen), torch.randn(50, 64, generator=gen)
+    mse = ((out - target) ** 2).mean()
+    one_minus_cos = 1.0 - torch.nn.functional.cosine_similarity(out, target, dim=1).mean()
+    l1 = (out - target).abs().mean()
+    assert data_loss(out, target, TrainConfig()) == pytest.approx(float(mse), rel=1e-6)
+    mixed = data_loss(out, target, TrainConfig(cosine_weight=0.5, l1_weight=2.0))
+    assert mixed == pytest.approx(float(mse + 0.5 * one_minus_cos + 2.0 * l1), rel=1e-6)

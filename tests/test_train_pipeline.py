@@ -62,6 +62,13 @@ def test_short_training_beats_the_mean_vector_baseline(finished_run) -> None:
     assert "kNN" in metrics["verdict"]
 
 
+def test_training_leaves_no_cached_kernel_buffers(finished_run) -> None:
+    from earth4d_gis.encoder import native
+
+    assert finished_run.metrics["encoder_backend"] == "cpu"
+    assert native.release_host_buffers() == 0
+
+
 def test_output_layout_matches_the_original(finished_run) -> None:
     root = finished_run.output_dir
     expected = [

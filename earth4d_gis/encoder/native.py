@@ -99,6 +99,16 @@ def load(kind: str) -> ModuleType:
         return module
 
 
+def release_host_buffers() -> int:
+    """Free the host buffers the loaded kernels keep for reuse (see ``csrc/host_buffer_pool.h``).
+
+    Returns the bytes released. Builds nothing: without a loaded kernel there is nothing to free.
+    """
+    with _lock:
+        modules = list(_modules.values())
+    return sum(int(module.release_host_buffers()) for module in modules)
+
+
 def status(kind: str) -> str:
     """One line for ``earth4d-gis info``: "ok (built, cached at ...)" or why it is unavailable."""
     try:

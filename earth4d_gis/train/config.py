@@ -41,6 +41,8 @@ class TrainConfig:
     """Decoupled weight decay of the decoder weights."""
     cosine_weight: float = 0.0
     """Weight of (1 - cosine similarity) added to the mean squared error."""
+    l1_weight: float = 0.0
+    """Weight of the mean absolute error (what MAPE measures) added to the mean squared error."""
     average_epochs: float = 0.5
     """Average the weights over about this many epochs (an exponential moving average); validation,
     early stopping and the saved model use the average. 0 turns averaging off."""
@@ -122,6 +124,7 @@ class TrainConfig:
             (0.0 <= self.level_mask <= 1.0, f"--level-mask {self.level_mask} must lie in [0, 1]"),
             (self.level_mask_min >= 0, f"--level-mask-min {self.level_mask_min} must not be negative"),
             (self.cosine_weight >= 0, f"--cosine-weight {self.cosine_weight} must not be negative"),
+            (self.l1_weight >= 0, f"--l1-weight {self.l1_weight} must not be negative"),
             (
                 self.table_optimizer in TABLE_OPTIMIZERS,
                 f"--table-optimizer {self.table_optimizer!r} is not one of {', '.join(TABLE_OPTIMIZERS)}",

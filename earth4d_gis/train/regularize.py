@@ -8,6 +8,11 @@ the samples it zeroes all levels finer than a random cut-off, per grid, so the d
 predict from the coarse levels alone when the fine ones say nothing. It is off by default: on the demo
 world it cost more at places close to a sample than it gained between samples. ``CoverageDropout`` does
 the same job where it is needed, from where the training samples really are.
+
+Both draw their randomness from ``noise``: uniforms in [0, 1), ``noise_width`` per sample. The trainer
+draws them per epoch and per training sample from its own seeded generator, so a sample gets the same
+mask whichever process of a ``torchrun`` job trains it, and a resumed run draws what the uninterrupted
+one did. Without ``noise`` they draw from torch's global generator.
 """
 
 from __future__ import annotations
@@ -40,14 +45,21 @@ class LevelMask(nn.Module):
         self.register_buffer("level_of", torch.tensor(level_of, dtype=torch.long), persistent=False)
         self.register_buffer("n_levels", torch.tensor(sizes, dtype=torch.long), persistent=False)
 
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+    @property
+    def noise_width(self) -> int:
+        """Uniforms used per sample (two per grid), 0 when the mask is off."""
+        return 2 * self.n_levels.shape[0] if self.probability > 0.0 else 0
+
+    def forward(self, feats: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         if not self.training or self.probability <= 0.0:
             return feats
         n, n_grids = feats.shape[0], self.n_levels.shape[0]
+        if noise is None:
+            noise = torch.rand(n, 2 * n_grids, device=feats.device)
         low = min(self.min_level, int(self.n_levels.min()))
-        u = torch.rand(n, n_grids, device=feats.device)
+        u, r = noise[:, :n_grids], noise[:, n_grids:]
         span = (self.n_levels + 1 - low).to(feats.dtype)
-        cut = low + torch.floor(torch.rand(n, n_grids, device=feats.device) * span).long()
+        cut = low + torch.floor(r * span).long().clamp_max(self.n_levels - low)
         cut = torch.where(u < self.probability, cut, self.n_levels.expand(n, -1))
         # One flag per (sample, level), broadcast over the level's features.
         return mask_levels(feats, self.level_of.unsqueeze(0) < cut[:, self.grid_of], self.features)
@@ -67,9 +79,18 @@ class CoverageDropout(nn.Module):
         self.coverage = coverage
         self.probability = float(probability)
 
-    def forward(self, feats: torch.Tensor, finest: torch.Tensor | None) -> torch.Tensor:
+    @property
+    def noise_width(self) -> int:
+        """Uniforms used per sample (one), 0 when off."""
+        return 1 if self.probability > 0.0 else 0
+
+    def forward(
+        self, feats: torch.Tensor, finest: torch.Tensor | None, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if not self.training or self.probability <= 0.0 or finest is None:
             return feats
-        chosen = torch.rand(feats.shape[0], 1, device=feats.device) < self.probability
+        if noise is None:
+            noise = torch.rand(feats.shape[0], 1, device=feats.device)
+        chosen = noise[:, :1] < self.probability
         keep = self.coverage.keep_for_finest(finest) | ~chosen
         return mask_levels(feats, keep, self.coverage.features)
