@@ -174,8 +174,6 @@ int64_t release_host_buffers() {
   return cached;
 }
 
-int64_t cached_host_bytes() { return static_cast<int64_t>(host_pool().cached_bytes()); }
-
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -185,5 +183,4 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("indices", &indices, "table rows of each point's 8 corners per level [N, levels, 8]");
   m.def("coverage_finest", &coverage_finest, "finest covered xyz level of each point (-1: none) [N]");
   m.def("release_host_buffers", &release_host_buffers, "free the cached host buffers; bytes that were cached");
-  m.def("cached_host_bytes", &cached_host_bytes, "bytes of freed host buffers kept for reuse");
 }
