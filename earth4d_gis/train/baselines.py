@@ -80,13 +80,22 @@ def baseline_metrics(
     return results
 
 
+def beats_knn(model_metrics: dict[str, Any], baselines: dict[str, Any]) -> tuple[bool, bool]:
+    """Whether the model beats the best kNN on mean cosine, and the lowest-MAPE kNN on MAPE."""
+    best, best_mape = baselines.get("best_knn"), baselines.get("best_knn_mape")
+    on_cosine = best is not None and model_metrics["cosine"] > baselines[best]["cosine"]
+    on_mape = best_mape is not None and model_metrics["mape"] < baselines[best_mape]["mape"]
+    return on_cosine, on_mape
+
+
 def verdict(model_metrics: dict[str, Any], baselines: dict[str, Any]) -> str:
     """One plain sentence: does the model beat the best kNN baseline on mean cosine (and on MAPE)?"""
     best = baselines.get("best_knn")
     if best is None:
         return "no kNN baseline was computed"
+    on_cosine, on_mape = beats_knn(model_metrics, baselines)
     model_cos, knn_cos = model_metrics["cosine"], baselines[best]["cosine"]
-    if model_cos <= knn_cos:
+    if not on_cosine:
         return (
             f"the model does NOT beat the best kNN baseline ({best}): "
             f"mean cosine {model_cos:.4f} <= {knn_cos:.4f}; it has not learned the field better than "
@@ -94,9 +103,9 @@ def verdict(model_metrics: dict[str, Any], baselines: dict[str, Any]) -> str:
         )
     text = f"the model beats the best kNN baseline ({best}): mean cosine {model_cos:.4f} > {knn_cos:.4f}"
     best_mape = baselines.get("best_knn_mape")
-    if best_mape is None or "mape" not in model_metrics:
+    if best_mape is None:
         return text
     model_mape, knn_mape = model_metrics["mape"], baselines[best_mape]["mape"]
-    if model_mape < knn_mape:
+    if on_mape:
         return f"{text}, and on MAPE too ({model_mape:.3f}% < {knn_mape:.3f}%, {best_mape})"
     return f"{text}; on MAPE {best_mape} is still ahead ({knn_mape:.3f}% <= {model_mape:.3f}%)"
