@@ -61,8 +61,10 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     "--drop-invalid", is_flag=True, help="Drop invalid rows (and say how many) instead of stopping."
 )
 @click.option("--epochs", type=int, default=100, show_default=True, help="Number of training epochs.")
-@click.option("--batch-size", type=int, default=10000, show_default=True, help="Samples per training step.")
-@click.option("--learning-rate", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--batch-size", type=int, default=4000, show_default=True, help="Samples per training step.")
+@click.option(
+    "--learning-rate", type=float, default=2e-3, show_default=True, help="Peak Adam learning rate."
+)
 @click.option(
     "--train-split",
     type=float,
@@ -76,7 +78,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     type=float,
     default=0.05,
     show_default=True,
-    help="Share of the training part held out for the learning-rate schedule and early stopping.",
+    help="Share of the training part held out for early stopping and the choice of the best epoch.",
 )
 @click.option(
     "--max-samples",
@@ -134,67 +136,51 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     "stopping and the saved model use the average, which generalises better between samples (0: off).",
 )
 @click.option(
-    "--coverage-ratio",
-    type=float,
-    default=2.0,
+    "--test-min-distance",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
     show_default=True,
-    help="The model records which cells held training samples; at each point, levels whose cells are "
-    "smaller than the finest such cell there divided by this factor are zeroed, so hash collisions cannot "
-    "pass other places' detail off as local (0: off).",
+    help="Leave out of training every sample closer than this many metres to a test point, so the test "
+    "score says how the model does where map pixels are: away from the samples (0: a plain random split).",
 )
 @click.option(
-    "--refine-cell",
-    type=float,
-    default=1000.0,
-    show_default=True,
-    help="After the main phase, train only the spatial levels with cells smaller than this many metres, "
-    "the decoder and coarser levels frozen, while validation improves: sharper near the samples, "
-    "unchanged between them (0: off).",
-)
-@click.option(
-    "--refine-epochs",
+    "--neighbours",
     type=int,
-    default=20,
+    default=16,
     show_default=True,
-    help="The most epochs of that refinement (it stops after 2 epochs without a better validation loss).",
+    help="Blend the network's prediction with this many nearest training samples, which the model file "
+    "keeps (int8): next to the samples their own values are worth more than any compact network; learned "
+    "weights decide how much each counts (0: the network alone).",
 )
 @click.option(
-    "--refine-learning-rate",
-    type=float,
-    default=1e-3,
-    show_default=True,
-    help="Learning rate of the refinement.",
-)
-@click.option(
-    "--coverage-dropout",
+    "--field-weight",
     type=float,
     default=0.3,
     show_default=True,
-    help="Share of training samples shown only the levels a point without them nearby would keep.",
+    help="Weight of the network's own prediction (before the blend) in the loss.",
 )
 @click.option(
-    "--level-mask",
-    type=float,
-    default=0.0,
+    "--warmup-steps",
+    type=int,
+    default=100,
     show_default=True,
-    help="Share of training samples whose finer encoder levels (beyond a random cut-off) are zeroed, so the "
-    "model learns to predict between samples from the coarse levels (0: off).",
+    help="Steps of linear learning-rate warm-up; then the rate follows a cosine over the epochs or the time "
+    "limit, whichever ends first.",
 )
 @click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Decoder weight decay.")
 @click.option(
     "--cosine-weight",
     type=float,
-    default=0.0,
+    default=1.0,
     show_default=True,
-    help="Weight of (1 - cosine similarity) added to the squared-error loss (1 suits the demo world).",
+    help="Weight of (1 - cosine similarity) added to the squared-error loss.",
 )
 @click.option(
     "--l1-weight",
     type=float,
     default=0.0,
     show_default=True,
-    help="Weight of the mean absolute error (what MAPE measures) added to the squared-error loss "
-    "(3 suits the demo world).",
+    help="Weight of the mean absolute error (what MAPE measures) added to the squared-error loss.",
 )
 @click.option("--grad-clip", type=float, default=1.0, show_default=True, help="Gradient norm clip (0: off).")
 @click.option(
@@ -273,13 +259,11 @@ def command(**opts: object) -> None:
         preset=opts["preset"],
         hidden=opts["hidden"],
         dropout=opts["dropout"],
-        level_mask=opts["level_mask"],
         average_epochs=opts["average_epochs"],
-        coverage_ratio=opts["coverage_ratio"],
-        coverage_dropout=opts["coverage_dropout"],
-        refine_cell_m=opts["refine_cell"],
-        refine_epochs=opts["refine_epochs"],
-        refine_learning_rate=opts["refine_learning_rate"],
+        neighbours=opts["neighbours"],
+        test_min_distance_m=opts["test_min_distance"],
+        field_weight=opts["field_weight"],
+        warmup_steps=opts["warmup_steps"],
         backend=None if opts["backend"] == "auto" else opts["backend"],
         grad_clip=opts["grad_clip"],
         weight_decay=opts["weight_decay"],

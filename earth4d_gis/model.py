@@ -1,4 +1,4 @@
-"""The Earth4D model: the multiresolution hash encoder followed by a small MLP decoder."""
+"""The Earth4D model: hash grids and a smooth encoding into an MLP, blended with the nearest samples."""
 
 from __future__ import annotations
 
@@ -9,27 +9,33 @@ import torch
 from torch import nn
 
 from .encoder import Earth4DEncoder, EncoderConfig
-from .encoder.coverage import Coverage
+from .encoder.smooth import SmoothConfig, SmoothEncoding
+from .neighbours import NeighbourBlend, SampleBank
 
 EMBEDDING_DIM = 64
+
+Neighbours = tuple[torch.Tensor, torch.Tensor]
+"""Neighbour rows of a batch in the sample bank and their distances (metres), each ``[N, k]``."""
 
 
 class Earth4DModel(nn.Module):
     """(x, y, z, t) in [0, 1] -> a 64-D embedding in (-1, 1).
 
-    The decoder is Linear -> LayerNorm -> GELU -> Dropout per hidden width, then Linear -> tanh, as in the
-    original pipeline. Coordinates stay float64 up to the encoder; only features and weights are float32.
-    A fitted ``coverage`` (where the training samples were) zeroes, outside training, the levels finer
-    than the data near each point supports.
+    The field: the hash grids' features and the smooth encoding (random Fourier features on the sphere,
+    height, latitude) go through Linear -> LayerNorm -> GELU -> Dropout per hidden width, then
+    Linear -> tanh. With a ``bank`` of training samples the field's prediction is blended with each
+    point's nearest samples (``neighbours.NeighbourBlend``). Coordinates stay float64 up to the encoders.
     """
 
     def __init__(
         self,
         encoder_config: EncoderConfig,
-        hidden: Sequence[int] = (256, 256),
-        dropout: float = 0.1,
+        hidden: Sequence[int] = (128, 128),
+        dropout: float = 0.0,
         backend: str | None = None,
         output_dim: int = EMBEDDING_DIM,
+        smooth: SmoothConfig | None = None,
+        bank: SampleBank | None = None,
     ) -> None:
         super().__init__()
         self.encoder_config = encoder_config
@@ -37,52 +43,79 @@ class Earth4DModel(nn.Module):
         self.dropout = float(dropout)
         self.output_dim = int(output_dim)
         self.encoder = Earth4DEncoder(encoder_config, backend=backend)
+        self.smooth = SmoothEncoding(smooth)
         layers: list[nn.Module] = []
-        width = encoder_config.output_dim
+        width = encoder_config.output_dim + self.smooth.output_dim
         for w in self.hidden:
             layers += [nn.Linear(width, w), nn.LayerNorm(w), nn.GELU(), nn.Dropout(self.dropout)]
             width = w
         layers += [nn.Linear(width, self.output_dim), nn.Tanh()]
         self.decoder = nn.Sequential(*layers)
-        self.coverage: Coverage | None = None
+        if bank is not None:
+            with torch.no_grad():
+                # The field starts near zero, so the blend starts as inverse-distance weighting.
+                layers[-2].weight.mul_(0.1)
+                layers[-2].bias.zero_()
+        self.bank = bank
+        self.blend = NeighbourBlend() if bank is not None else None
 
-    def features(self, coords: torch.Tensor) -> torch.Tensor:
-        """The encoder's features, with the uncovered levels zeroed when not training."""
-        feats = self.encoder(coords)
-        if self.coverage is not None and not self.training:
-            feats = self.coverage(coords, feats, use_native=self.encoder.backend == "cpu")
-        return feats
+    def field(self, coords: torch.Tensor) -> torch.Tensor:
+        """The network's own prediction (no samples): float64 ``[N, 4]`` -> float32 ``[N, 64]``."""
+        feats = torch.cat([self.encoder(coords), self.smooth(coords)], dim=1)
+        return self.decoder(feats)
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+    def forward_parts(
+        self, coords: torch.Tensor, neighbours: Neighbours | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the blended prediction, the field's own); ``neighbours`` default to the bank's nearest."""
+        field = self.field(coords)
+        if self.bank is None or self.blend is None:
+            return field, field
+        if neighbours is None:
+            idx, dist = self.bank.query(coords)
+        else:
+            idx, dist = neighbours
+        idx, dist = idx.to(coords.device), dist.to(coords.device)
+        pairs = self.bank.pair_features(coords, idx, dist)
+        return self.blend(field, self.bank.embeddings(idx), pairs), field
+
+    def forward(self, coords: torch.Tensor, neighbours: Neighbours | None = None) -> torch.Tensor:
         """float64 ``[N, 4]`` encoder coordinates -> float32 ``[N, 64]``."""
-        return self.decoder(self.features(coords))
+        return self.forward_parts(coords, neighbours)[0]
 
     def describe(self) -> dict[str, Any]:
         """Everything needed to rebuild this architecture, as JSON-able values."""
+        bank = None
+        if self.bank is not None:
+            bank = {"size": len(self.bank), "k": self.bank.k}
         return {
             "encoder_config": self.encoder_config.to_dict(),
             "decoder": {"hidden": list(self.hidden), "dropout": self.dropout, "output_dim": self.output_dim},
-            "coverage": self.coverage.describe() if self.coverage is not None else None,
+            "smooth": self.smooth.config.to_dict(),
+            "bank": bank,
         }
 
     @classmethod
     def from_description(cls, description: dict[str, Any], backend: str | None = None) -> Earth4DModel:
         """Rebuild an (untrained) model from ``describe()``'s output."""
         decoder = description["decoder"]
-        model = cls(
-            EncoderConfig.from_dict(description["encoder_config"]),
+        encoder_config = EncoderConfig.from_dict(description["encoder_config"])
+        bank = description.get("bank")
+        return cls(
+            encoder_config,
             hidden=decoder["hidden"],
             dropout=decoder["dropout"],
             backend=backend,
             output_dim=decoder.get("output_dim", EMBEDDING_DIM),
+            smooth=SmoothConfig.from_dict(description["smooth"]),
+            bank=SampleBank(bank["size"], bank["k"], encoder_config.time_span) if bank else None,
         )
-        if description.get("coverage"):
-            model.coverage = Coverage.from_description(model.encoder_config, description["coverage"])
-        return model
 
     def parameter_count(self) -> dict[str, int]:
-        """Parameter counts of the encoder tables and the decoder."""
+        """Parameter counts of the encoder tables, the decoder and the neighbour blend; samples stored."""
         return {
             "encoder": sum(p.numel() for p in self.encoder.parameters()),
             "decoder": sum(p.numel() for p in self.decoder.parameters()),
+            "blend": sum(p.numel() for p in self.blend.parameters()) if self.blend is not None else 0,
+            "bank_samples": len(self.bank) if self.bank is not None else 0,
         }

@@ -13,9 +13,10 @@ from encoder_specs import small_spec
 
 from earth4d_gis.checkpoint import load_model_file
 from earth4d_gis.data import DemoWorld, make_demo_dataset
-from earth4d_gis.errors import DataError, InputError, ModelFileError
+from earth4d_gis.errors import CancelledError, DataError, InputError, ModelFileError
 from earth4d_gis.geodesy import TimeSpan, normalized_coordinates
 from earth4d_gis.train import TrainConfig, metrics, train
+from earth4d_gis.train import trainer as trainer_module
 from earth4d_gis.train.splits import split_indices
 from earth4d_gis.train.state import load_training_state
 
@@ -60,6 +61,17 @@ def test_short_training_beats_the_mean_vector_baseline(finished_run) -> None:
     assert metrics["model"]["mape"] < metrics["baselines"]["zeros"]["mape"]
     assert isinstance(metrics["beats_best_knn"], bool)
     assert "kNN" in metrics["verdict"]
+
+
+def test_short_training_beats_knn_1_and_reports_distance_bands(finished_run) -> None:
+    metrics = finished_run.metrics
+    assert metrics["model"]["cosine"] > metrics["baselines"]["knn_1"]["cosine"]
+    assert metrics["model"]["mape"] < metrics["baselines"]["knn_1"]["mape"]
+    bands = metrics["by_distance_to_nearest_training_sample"]
+    assert len(bands) == 5 and sum(b["n"] for b in bands) == metrics["n_test"]
+    assert all(b["from_m"] <= b["to_m"] for b in bands)
+    assert {"model_cosine", "knn_16_cosine", "model_mape", "knn_16_mape"} <= set(bands[0])
+    assert "quintile" in metrics["verdict"] or "m." in metrics["verdict"] or " m" in metrics["verdict"]
 
 
 def test_training_leaves_no_cached_kernel_buffers(finished_run) -> None:
@@ -130,11 +142,7 @@ def test_final_model_holds_the_best_validation_weights_and_its_test_score(finish
 def test_checkpoints_load_with_weights_only(finished_run) -> None:
     last = finished_run.output_dir / "checkpoints" / "last.pt"
     raw = torch.load(last, weights_only=True)
-    # last.pt is the end of the main phase: refinement epochs come after it and are redone on --resume.
-    main_epochs = finished_run.history["epoch"][
-        : len(finished_run.history["epoch"]) - finished_run.metrics["refine_epochs_run"]
-    ]
-    assert raw["epoch"] == main_epochs[-1]
+    assert raw["epoch"] == finished_run.history["epoch"][-1]
     assert {"optimizer", "scheduler", "rng", "state_dict", "history"} <= set(raw)
     assert isinstance(raw["rng"]["generator"], torch.Tensor)
     assert load_training_state(last)["dataset_fingerprint"] == raw["dataset_fingerprint"]
@@ -149,13 +157,23 @@ def test_existing_run_is_not_overwritten_without_a_flag(finished_run, samples) -
     assert (finished_run.output_dir / "final_model.pt").stat().st_mtime_ns == before
 
 
-def test_resume_gives_the_same_metrics_as_an_uninterrupted_run(tmp_path: Path, samples) -> None:
+def test_resume_gives_the_same_metrics_as_an_uninterrupted_run(
+    tmp_path: Path, samples, monkeypatch: pytest.MonkeyPatch
+) -> None:
     quiet = {"visualize_every": 0, "make_video": False, "patience": 0, "epochs": 3}
     whole = train(small_config(tmp_path / "whole", **quiet), samples)
-    train(small_config(tmp_path / "parts", **{**quiet, "epochs": 1}), samples)
+    save_last = trainer_module._Trainer._save_last
+
+    def interrupt_after_first_epoch(self: trainer_module._Trainer, epoch: int) -> None:
+        save_last(self, epoch)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_module._Trainer, "_save_last", interrupt_after_first_epoch)
+    with pytest.raises(CancelledError):
+        train(small_config(tmp_path / "parts", **quiet), samples)
+    monkeypatch.undo()
     resumed = train(small_config(tmp_path / "parts", **{**quiet, "resume": True}), samples)
-    # Both refine after epoch 3; the first part's refinement (after its epoch 1) must leave no trace.
-    assert resumed.history["epoch"][:3] == [1.0, 2.0, 3.0]
+    assert resumed.history["epoch"] == [1.0, 2.0, 3.0]
     assert resumed.history["epoch"] == whole.history["epoch"]
     assert resumed.history["val_loss"] == pytest.approx(whole.history["val_loss"], rel=1e-5)
     assert resumed.metrics["model"]["cosine"] == pytest.approx(whole.metrics["model"]["cosine"], rel=1e-5)

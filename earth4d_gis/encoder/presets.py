@@ -41,7 +41,7 @@ def _default_space_time(name: str) -> dict[str, Any]:
     return {
         "name": name,
         "n_levels": 8,
-        "log2_table_rows": 15,
+        "log2_table_rows": 14,
         "space_coarse_m": 1000e3,
         "space_fine_m": 5e3,
         "time_coarse_h": 24.0 * 365.25 * 25.0,

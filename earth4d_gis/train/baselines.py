@@ -14,6 +14,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ..geodesy import geodetic_to_ecef
+from . import distance_bands
 from .metrics import evaluate
 
 log = logging.getLogger(__name__)
@@ -88,24 +89,43 @@ def beats_knn(model_metrics: dict[str, Any], baselines: dict[str, Any]) -> tuple
     return on_cosine, on_mape
 
 
-def verdict(model_metrics: dict[str, Any], baselines: dict[str, Any]) -> str:
-    """One plain sentence: does the model beat the best kNN baseline on mean cosine (and on MAPE)?"""
+def verdict(
+    model_metrics: dict[str, Any], baselines: dict[str, Any], bands: list[dict[str, Any]] | None = None
+) -> str:
+    """Plain sentences: does the model beat the best kNN baseline on mean cosine (and on MAPE), and
+    does it lose to kNN-16 anywhere along the distance to the nearest training sample (``bands``)?"""
     best = baselines.get("best_knn")
     if best is None:
         return "no kNN baseline was computed"
     on_cosine, on_mape = beats_knn(model_metrics, baselines)
     model_cos, knn_cos = model_metrics["cosine"], baselines[best]["cosine"]
     if not on_cosine:
-        return (
+        text = (
             f"the model does NOT beat the best kNN baseline ({best}): "
             f"mean cosine {model_cos:.4f} <= {knn_cos:.4f}; it has not learned the field better than "
             "interpolating the training samples"
         )
-    text = f"the model beats the best kNN baseline ({best}): mean cosine {model_cos:.4f} > {knn_cos:.4f}"
-    best_mape = baselines.get("best_knn_mape")
-    if best_mape is None:
-        return text
-    model_mape, knn_mape = model_metrics["mape"], baselines[best_mape]["mape"]
-    if on_mape:
-        return f"{text}, and on MAPE too ({model_mape:.3f}% < {knn_mape:.3f}%, {best_mape})"
-    return f"{text}; on MAPE {best_mape} is still ahead ({knn_mape:.3f}% <= {model_mape:.3f}%)"
+    else:
+        text = f"the model beats the best kNN baseline ({best}): mean cosine {model_cos:.4f} > {knn_cos:.4f}"
+        best_mape = baselines.get("best_knn_mape")
+        if best_mape is not None:
+            model_mape, knn_mape = model_metrics["mape"], baselines[best_mape]["mape"]
+            if on_mape:
+                text += f", and on MAPE too ({model_mape:.3f}% < {knn_mape:.3f}%, {best_mape})"
+            else:
+                text += f"; on MAPE {best_mape} is still ahead ({knn_mape:.3f}% <= {model_mape:.3f}%)"
+    if bands:
+        losses = [
+            r
+            for r in bands
+            if r["n"] and r["knn_16_cosine"] - r["model_cosine"] > distance_bands.WORST_ALLOWED_LOSS
+        ]
+        if losses:
+            spans = ", ".join(f"{r['from_m']:,.0f}-{r['to_m']:,.0f} m" for r in losses)
+            text += f". By distance to the nearest training sample, knn_16 is ahead by over 0.005 at {spans}"
+        else:
+            text += (
+                ". By distance to the nearest training sample, the model is within 0.005 of knn_16 or "
+                "better in every quintile"
+            )
+    return text

@@ -21,11 +21,13 @@ class TrainConfig:
 
     output_dir: Path = Path("./earth4d_alphaearth_outputs")
     epochs: int = 100
-    batch_size: int = 10000
-    learning_rate: float = 1e-3
+    batch_size: int = 4000
+    learning_rate: float = 2e-3
     table_lr_scale: float = 1.0
     """The hash tables learn at ``learning_rate`` times this (Instant-NGP: tables ~10x the MLP)."""
     train_split: float = 0.95
+    test_min_distance_m: float = 0.0
+    """Leave out of training every sample closer than this (metres) to a test point (0: a plain split)."""
     validation_fraction: float = 0.05
     """Share of the training part held out to drive the learning-rate schedule and early stopping."""
     seed: int = 42
@@ -39,38 +41,25 @@ class TrainConfig:
     grad_clip: float = 1.0
     weight_decay: float = 0.0
     """Decoupled weight decay of the decoder weights."""
-    cosine_weight: float = 0.0
+    cosine_weight: float = 1.0
     """Weight of (1 - cosine similarity) added to the mean squared error."""
     l1_weight: float = 0.0
     """Weight of the mean absolute error (what MAPE measures) added to the mean squared error."""
     average_epochs: float = 0.5
     """Average the weights over about this many epochs (an exponential moving average); validation,
     early stopping and the saved model use the average. 0 turns averaging off."""
-    coverage_ratio: float = 2.0
-    """Record where the training samples are; at prediction time zero the levels whose cells are smaller
-    than the finest cell holding a training sample at the point, divided by this factor (0: off). 2 keeps
-    one level finer than that cell (the default grid grows by ~1.77 per level)."""
-    coverage_dropout: float = 0.3
-    """Share of training samples shown the levels their leave-one-out coverage would keep (teaches the
-    decoder what a place between samples looks like)."""
-    refine_cell_m: float = 1000.0
-    """After the main phase, go on training only the xyz levels with cells smaller than this (metres), the
-    decoder and coarser levels frozen, while validation improves: the samples' own detail is learned
-    without losing how the model generalises between them (0: no refinement)."""
-    refine_epochs: int = 20
-    """The most epochs of that refinement (it stops earlier once validation stops improving)."""
-    refine_learning_rate: float = 1e-3
-    level_mask: float = 0.0
-    """Share of samples whose finer levels (per grid, beyond a random cut-off) are zeroed in training."""
-    level_mask_min: int = 1
-    """The coarsest level a mask cut-off can start at (levels below it are always kept)."""
+    neighbours: int = 16
+    """Blend the network's prediction with this many nearest training samples, kept in the model file
+    (int8 embeddings): next to the samples their own values beat any compact network (0: field only)."""
+    field_weight: float = 0.3
+    """Weight of the network's own prediction (before the blend) in the loss, so it learns the field
+    everywhere, not only what the neighbours leave to it."""
     table_optimizer: str = "auto"
     """'lazy' updates only table rows a batch touched; 'dense' is plain Adam; 'auto' picks by device."""
     patience: int = 8
     """Stop after this many epochs without a better validation loss (0: never stop early)."""
-    lr_patience: int = 2
-    lr_factor: float = 0.5
-    min_lr: float = 1e-5
+    warmup_steps: int = 100
+    """Steps of linear learning-rate warm-up before the cosine decay over the budget."""
     amp: bool = True
     """Mixed precision for the decoder on CUDA (coordinates and encoder stay full precision)."""
     time_limit: float | None = None
@@ -108,21 +97,11 @@ class TrainConfig:
             (self.weight_decay >= 0, f"--weight-decay {self.weight_decay} must not be negative"),
             (self.average_epochs >= 0, f"--average-epochs {self.average_epochs} must not be negative"),
             (
-                self.coverage_ratio == 0 or self.coverage_ratio >= 1,
-                f"--coverage-ratio {self.coverage_ratio} must be 0 (off) or at least 1",
+                self.test_min_distance_m >= 0,
+                f"test_min_distance {self.test_min_distance_m} must not be negative",
             ),
-            (
-                0.0 <= self.coverage_dropout <= 1.0,
-                f"--coverage-dropout {self.coverage_dropout} must lie in [0, 1]",
-            ),
-            (self.refine_cell_m >= 0, f"--refine-cell {self.refine_cell_m} must not be negative"),
-            (self.refine_epochs >= 0, f"--refine-epochs {self.refine_epochs} must not be negative"),
-            (
-                self.refine_learning_rate > 0,
-                f"--refine-learning-rate {self.refine_learning_rate} must be positive",
-            ),
-            (0.0 <= self.level_mask <= 1.0, f"--level-mask {self.level_mask} must lie in [0, 1]"),
-            (self.level_mask_min >= 0, f"--level-mask-min {self.level_mask_min} must not be negative"),
+            (self.neighbours >= 0, f"--neighbours {self.neighbours} must not be negative"),
+            (self.field_weight >= 0, f"--field-weight {self.field_weight} must not be negative"),
             (self.cosine_weight >= 0, f"--cosine-weight {self.cosine_weight} must not be negative"),
             (self.l1_weight >= 0, f"--l1-weight {self.l1_weight} must not be negative"),
             (
@@ -130,7 +109,7 @@ class TrainConfig:
                 f"--table-optimizer {self.table_optimizer!r} is not one of {', '.join(TABLE_OPTIMIZERS)}",
             ),
             (self.patience >= 0, f"--patience {self.patience} must not be negative"),
-            (0.0 < self.lr_factor < 1.0, f"--lr-factor {self.lr_factor} must lie strictly between 0 and 1"),
+            (self.warmup_steps >= 0, f"--warmup-steps {self.warmup_steps} must not be negative"),
             (
                 self.time_limit is None or self.time_limit > 0,
                 f"--time-limit {self.time_limit} must be positive",
@@ -163,7 +142,7 @@ class TrainConfig:
             "hidden": list(self.hidden),
             "dropout": self.dropout,
             "average_epochs": self.average_epochs > 0,
-            "coverage": self.coverage_ratio > 0,
+            "neighbours": self.neighbours,
         }
 
     def encoder_config(self, time_span: TimeSpan) -> EncoderConfig:

@@ -1,4 +1,4 @@
-"""The training loop: data resident on the device, validation-driven schedule, checkpoints, outputs.
+"""The training loop: data resident on the device, a cosine schedule over the budget, checkpoints, outputs.
 
 ``train(config, samples)`` runs on one process, or on each process of a ``torchrun`` job (rank 0 writes
 the outputs). Coordinates stay float64 up to the encoder; mixed precision (CUDA only) covers the decoder.
@@ -15,7 +15,6 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,19 +29,19 @@ from ..checkpoint import ModelBundle, save_model_file
 from ..data.samples import SampleSet
 from ..elevation_prior import ElevationPrior
 from ..encoder import native
-from ..encoder.coverage import Coverage
 from ..errors import CancelledError, DataError, InputError
-from ..geodesy import TimeSpan, normalized_coordinates
-from ..model import Earth4DModel
+from ..geodesy import TimeSpan, geodetic_to_ecef, normalized_coordinates
+from ..model import Earth4DModel, Neighbours
+from ..neighbours import SampleBank
 from ..projection import RGBProjection
 from . import baselines as baselines_mod
-from . import distributed, metrics, predictions, refine, state, visualize
+from . import distance_bands, distributed, metrics, predictions, state, visualize
 from .averaging import WeightAverage
 from .config import TrainConfig
 from .loss import data_loss
 from .nan_scan import check_finite
 from .optim import build_optimizer, lazy_pays_off
-from .regularize import CoverageDropout, LevelMask
+from .schedule import CosineSchedule
 from .splits import Split, split_indices
 
 log = logging.getLogger(__name__)
@@ -86,11 +85,6 @@ class _Layout:
     def best(self) -> Path:
         return self.checkpoints / "best.pt"
 
-    @property
-    def best_main_phase(self) -> Path:
-        """The main phase's best weights, kept while refinement writes its own to best.pt (--resume)."""
-        return self.checkpoints / "best_main_phase.pt"
-
     def epoch_checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"checkpoint_epoch_{epoch}.pt"
 
@@ -106,44 +100,21 @@ class _Layout:
 
 
 class _Forward(nn.Module):
-    """Encoder in full precision, decoder under autocast (when enabled), level masks in training."""
+    """The model's (blended, field) pair; the encoder in full precision, the decoder under autocast."""
 
-    def __init__(
-        self,
-        model: Earth4DModel,
-        amp_dtype: torch.dtype | None,
-        level_mask: LevelMask,
-        coverage_dropout: CoverageDropout | None = None,
-    ) -> None:
+    def __init__(self, model: Earth4DModel, amp_dtype: torch.dtype | None) -> None:
         super().__init__()
         self.model = model
         self.amp_dtype = amp_dtype
-        self.level_mask = level_mask
-        self.coverage_dropout = coverage_dropout
-
-    @property
-    def noise_width(self) -> int:
-        """Uniforms per sample that the training-time masks take (see ``regularize``)."""
-        width = self.level_mask.noise_width
-        if self.coverage_dropout is not None:
-            width += self.coverage_dropout.noise_width
-        return width
 
     def forward(
-        self, coords: torch.Tensor, finest: torch.Tensor | None = None, noise: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        device_type = coords.device.type
-        split = self.level_mask.noise_width
-        with torch.autocast(device_type, enabled=False):
-            feats = self.model.features(coords)
-            feats = self.level_mask(feats, None if noise is None else noise[:, :split])
-            if self.coverage_dropout is not None:
-                feats = self.coverage_dropout(feats, finest, None if noise is None else noise[:, split:])
+        self, coords: torch.Tensor, neighbours: Neighbours | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(
-            device_type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+            coords.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
         ):
-            out = self.model.decoder(feats)
-        return out.float()
+            out, field = self.model.forward_parts(coords, neighbours)
+        return out.float(), field.float()
 
 
 def _write_json_atomic(obj: Any, path: Path) -> Path:
@@ -223,7 +194,6 @@ class _Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.start_epoch = 0
         self.stop_reason = "epochs"
-        self.refine_epochs_run = 0
 
     # ----- setup -------------------------------------------------------------------------------
     def _prepare_output(self) -> None:
@@ -247,7 +217,10 @@ class _Trainer:
     def _prepare_data(self) -> None:
         cfg, device = self.config, self.device
         n = len(self.samples)
-        self.split: Split = split_indices(n, cfg.train_split, cfg.validation_fraction, cfg.seed)
+        self.xyz = geodetic_to_ecef(self.samples.latitude, self.samples.longitude, self.samples.elevation)
+        self.split: Split = split_indices(
+            n, cfg.train_split, cfg.validation_fraction, cfg.seed, self.xyz, cfg.test_min_distance_m
+        )
         coords = normalized_coordinates(
             self.samples.latitude,
             self.samples.longitude,
@@ -264,43 +237,48 @@ class _Trainer:
             )
 
         self.train_x, self.train_y = on_device(self.split.train)
+        self.bank: SampleBank | None = None
+        self.train_neighbours: Neighbours | None = None
+        if cfg.neighbours:
+            # The bank holds the training rows alone; each trains with its leave-one-out neighbours.
+            train_rows = self.split.train
+            self.bank = SampleBank.from_samples(
+                coords[train_rows], emb[train_rows], cfg.neighbours, self.time_span
+            )
+            idx, dist = self.bank.query(coords[train_rows], exclude=np.arange(len(train_rows)))
+            self.train_neighbours = (idx.to(device), dist.to(device))
         self.val_x, self.val_y = on_device(self.split.validation)
         self.test_x, self.test_y = on_device(self.split.test)
         self.subset = predictions.prediction_subset(len(self.split.test), cfg.prediction_samples, cfg.seed)
         log.info(
-            "%d samples: %d train, %d validation, %d test (on %s)",
+            "%d samples: %d train, %d validation, %d test (on %s)%s",
             n,
             len(self.split.train),
             len(self.split.validation),
             len(self.split.test),
             device,
+            f"; {n - len(self.split.test) - len(self.split.training_part)} samples left out within "
+            f"{cfg.test_min_distance_m:g} m of a test point"
+            if cfg.test_min_distance_m
+            else "",
         )
 
     def _build_model(self) -> None:
         cfg = self.config
         encoder_config = cfg.encoder_config(self.time_span)
-        self.model = Earth4DModel(encoder_config, hidden=cfg.hidden, dropout=cfg.dropout, backend=cfg.backend)
-        coverage_dropout = None
-        self.train_finest: torch.Tensor | None = None
-        if cfg.coverage_ratio > 0:
-            # Fitted on the training rows alone: validation stands for places the model never saw.
-            self.model.coverage = Coverage.fit(encoder_config, self.train_x, cfg.coverage_ratio)
-            if cfg.coverage_dropout > 0:
-                coverage_dropout = CoverageDropout(self.model.coverage, cfg.coverage_dropout)
-                finest = Coverage.leave_one_out_finest(encoder_config, self.train_x)
-                self.train_finest = finest.to(self.device)
+        self.model = Earth4DModel(
+            encoder_config, hidden=cfg.hidden, dropout=cfg.dropout, backend=cfg.backend, bank=self.bank
+        )
         self.model.to(self.device)
         amp_dtype = None
         if cfg.amp and self.device.type == "cuda":
             amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         self.amp_dtype = amp_dtype
-        self.level_mask = LevelMask(encoder_config, cfg.level_mask, cfg.level_mask_min)
-        self.forward = _Forward(self.model, amp_dtype, self.level_mask, coverage_dropout).to(self.device)
+        self.forward = _Forward(self.model, amp_dtype).to(self.device)
         self._start_average()
         self._wrap_distributed()
-        self.after_backward: Callable[[], None] | None = None
-        self.lazy_tables = lazy = cfg.table_optimizer == "lazy" or (
+        lazy = cfg.table_optimizer == "lazy" or (
             cfg.table_optimizer == "auto" and lazy_pays_off(encoder_config, cfg.batch_size)
         )
         self.optimizer = build_optimizer(
@@ -311,9 +289,7 @@ class _Trainer:
             weight_decay=cfg.weight_decay,
             table_lr_scale=cfg.table_lr_scale,
         )
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
-        )
+        self.scheduler = CosineSchedule(self.optimizer, cfg.warmup_steps)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed)
         counts = self.model.parameter_count()
@@ -333,18 +309,18 @@ class _Trainer:
         """A fresh weight average of the model as it is now; evaluation reads it (or the model itself)."""
         cfg = self.config
         self.average: WeightAverage | None = None
-        self.evaluated = self.forward
+        self.evaluated = self.model
         if cfg.average_epochs > 0:
             steps_per_epoch = math.ceil(self.train_x.shape[0] / cfg.batch_size)
             self.average = WeightAverage(self.model, max(1.0, cfg.average_epochs * steps_per_epoch))
-            self.evaluated = _Forward(self.average.module, self.amp_dtype, self.level_mask)
+            self.evaluated = self.average.module
 
     def _wrap_distributed(self) -> None:
-        """DDP over the parameters that get gradients now (rewrapped when refinement freezes some)."""
+        """DDP over the model's parameters."""
         self.net: nn.Module = self.forward
         if self.ctx.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
-            # The buffers (coverage bitsets) are fitted identically on every process: no broadcasts.
+            # The buffers (the sample bank) are built identically on every process: no broadcasts.
             self.net = nn.parallel.DistributedDataParallel(
                 self.forward, device_ids=device_ids, broadcast_buffers=False
             )
@@ -431,10 +407,8 @@ class _Trainer:
             early["best_epoch"],
             early["bad_epochs"],
         )
-        # last.pt is always the main phase's: its best weights, not a later refinement's.
-        best_file = self.layout.best_main_phase if self.layout.best_main_phase.is_file() else self.layout.best
-        if best_file.is_file():
-            self.best_state = state.load_training_state(best_file)["state_dict"]
+        if self.layout.best.is_file():
+            self.best_state = state.load_training_state(self.layout.best)["state_dict"]
         self.start_epoch = int(payload["epoch"])
         log.info(
             "resuming after epoch %d (best validation loss %.6g at epoch %d)",
@@ -469,9 +443,6 @@ class _Trainer:
         cfg, ctx = self.config, self.ctx
         n = self.train_x.shape[0]
         perm = torch.randperm(n, generator=self.generator, device=self.device)
-        # Drawn per sample for the whole epoch, so masks do not depend on which process trains a sample.
-        width = self.forward.noise_width
-        noise = torch.rand(n, width, generator=self.generator, device=self.device) if width else None
         steps = math.ceil(n / cfg.batch_size)
         bar = tqdm(
             total=steps,
@@ -490,9 +461,14 @@ class _Trainer:
                 if ctx.distributed:
                     idx = idx.tensor_split(ctx.world_size)[ctx.rank]
                 x, y = self.train_x[idx], self.train_y[idx]
-                finest = None if self.train_finest is None else self.train_finest[idx]
-                out = self.net(x, finest, None if noise is None else noise[idx])
+                neighbours = None
+                if self.train_neighbours is not None:
+                    neighbours = (self.train_neighbours[0][idx], self.train_neighbours[1][idx])
+                self.scheduler.step(self._progress(epoch - 1 + step / steps, deadline))
+                out, field = self.net(x, neighbours)
                 loss = data_loss(out, y, cfg)
+                if self.bank is not None and cfg.field_weight:
+                    loss = loss + cfg.field_weight * data_loss(field, y, cfg)
                 if not torch.isfinite(loss):
                     raise DataError(
                         f"training diverged at epoch {epoch}, batch {step + 1} (loss {float(loss)}); "
@@ -500,8 +476,6 @@ class _Trainer:
                     )
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
-                if self.after_backward is not None:
-                    self.after_backward()
                 if cfg.grad_clip:
                     self.scaler.unscale_(self.optimizer)
                     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -633,7 +607,6 @@ class _Trainer:
             for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
                 if self._run_epoch(epoch, deadline):
                     break
-            self._refine(deadline)
         except KeyboardInterrupt:
             raise CancelledError(
                 f"training interrupted during epoch {epoch}; {self.layout.last} holds epoch {epoch - 1}, "
@@ -651,9 +624,12 @@ class _Trainer:
         result_metrics: dict[str, Any] = {}
         model_path = None
         if ctx.is_main:
-            model_metrics = metrics.evaluate(self._predict(self.test_x), self.test_y)
-            verdict = baselines_mod.verdict(model_metrics, baselines)
+            test_pred = self._predict(self.test_x)
+            model_metrics = metrics.evaluate(test_pred, self.test_y)
+            bands = self._distance_bands(test_pred.cpu().numpy())
+            verdict = baselines_mod.verdict(model_metrics, baselines, bands)
             result_metrics = self._metrics_document(model_metrics, baselines, verdict, train_seconds)
+            result_metrics["by_distance_to_nearest_training_sample"] = bands
             model_path = self._final_outputs(result_metrics)
             log.info("test set: %s; %s", metrics.summary(model_metrics), verdict)
         ctx.barrier()
@@ -673,68 +649,27 @@ class _Trainer:
             return True
         return False
 
-    def _refine(self, deadline: float | None) -> None:
-        """Refinement (see ``refine``): the finest xyz levels alone train on from the best weights."""
-        cfg = self.config
-        if not (cfg.refine_cell_m > 0 and cfg.refine_epochs > 0) or self.best_state is None:
-            return
-        if self.stop_reason == "time limit":
-            log.info("no refinement: the time limit was reached in the main phase")
-            return
-        fine = refine.fine_levels(self.model, cfg.refine_cell_m)
-        if fine is None:
-            log.info("no refinement: no xyz level has cells smaller than %g m", cfg.refine_cell_m)
-            return
-        log.info(
-            "refining xyz levels %d-%d (cells under %g m) from epoch %d's weights, the rest frozen",
-            fine.first_level,
-            fine.n_levels - 1,
-            cfg.refine_cell_m,
-            self.best_epoch,
-        )
-        if self.ctx.is_main and self.layout.best.is_file():
-            shutil.copyfile(self.layout.best, self.layout.best_main_phase)
-        self.model.load_state_dict(self.best_state)
-        fine.freeze_the_rest(self.model)
-        self.forward.coverage_dropout = None
-        self._start_average()
-        self._wrap_distributed()
-        self.optimizer = build_optimizer(
-            [fine.table], [], lr=cfg.refine_learning_rate, lazy_tables=self.lazy_tables, weight_decay=0.0
-        )
-        self.after_backward = fine.mask_coarse_rows
-        epoch, bad = self._epochs_done(), 0
-        try:
-            for k in range(1, cfg.refine_epochs + 1):
-                epoch += 1
-                label = f"refinement {k}/{cfg.refine_epochs} (epoch {epoch})"
-                improved, out_of_time = self._epoch(epoch, deadline, label, refining=True)
-                self.refine_epochs_run += 1
-                bad = 0 if improved else bad + 1
-                if out_of_time or bad >= refine.PATIENCE:
-                    break
-        finally:
-            self.after_backward = None
+    def _progress(self, epochs_done: float, deadline: float | None) -> float:
+        """How much of the run's budget is spent (epochs or time, whichever is further): drives the LR."""
+        progress = epochs_done / self.config.epochs
+        if deadline is not None:
+            progress = max(progress, 1.0 - (deadline - time.monotonic()) / self.config.time_limit)
+        return progress
 
     def _epochs_done(self) -> int:
-        """The number of the last epoch run (main phase and refinement count alike)."""
+        """The number of the last epoch run."""
         return int(self.history["epoch"][-1]) if self.history["epoch"] else self.start_epoch
 
-    def _epoch(
-        self, epoch: int, deadline: float | None, label: str, refining: bool = False
-    ) -> tuple[bool, bool]:
+    def _epoch(self, epoch: int, deadline: float | None, label: str) -> tuple[bool, bool]:
         """Train one epoch, validate and record it; (validation improved, time limit reached).
 
-        Throughput is timed over the training alone; the main phase's learning-rate schedule follows
-        validation (refinement keeps its fixed rate).
+        Throughput is timed over the training alone.
         """
         started = time.monotonic()
         train_loss, seen, out_of_time = self._train_epoch(epoch, deadline)
         seconds = time.monotonic() - started
         val = self._validate()
-        if not refining:
-            self.scheduler.step(val["loss"])
-        improved = self._record_epoch(epoch, train_loss, val, seen, seconds, label, refining)
+        improved = self._record_epoch(epoch, train_loss, val, seen, seconds, label)
         return improved, out_of_time
 
     def _record_epoch(
@@ -745,14 +680,13 @@ class _Trainer:
         seen: int,
         seconds: float,
         label: str,
-        refining: bool = False,
     ) -> bool:
         """Book-keeping after an epoch (history, best weights, files, log); True if validation improved."""
         cfg, ctx = self.config, self.ctx
         improved = val["loss"] < self.best_val
         if improved:
             self.best_val, self.best_epoch = val["loss"], epoch
-            self.best_state = state.cpu_state_dict(self.evaluated.model)
+            self.best_state = state.cpu_state_dict(self.evaluated)
         lr = self.optimizer.param_groups[0]["lr"]
         for key, value in (
             ("epoch", epoch),
@@ -766,16 +700,12 @@ class _Trainer:
         ):
             self.history[key].append(float(value))
         if ctx.is_main:
-            if not refining:
-                # Refinement leaves last.pt at the main phase's end: --resume then refines anew.
-                self._save_last(epoch)
+            self._save_last(epoch)
             if improved:
                 self._save_model_only(self.layout.best, epoch, self.best_state)
-                if not refining:
-                    self.layout.best_main_phase.unlink(missing_ok=True)
             if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
                 self._save_model_only(
-                    self.layout.epoch_checkpoint(epoch), epoch, state.cpu_state_dict(self.evaluated.model)
+                    self.layout.epoch_checkpoint(epoch), epoch, state.cpu_state_dict(self.evaluated)
                 )
             self._epoch_outputs(epoch)
             log.info(
@@ -793,6 +723,15 @@ class _Trainer:
         ctx.barrier()
         return improved
 
+    def _distance_bands(self, test_pred: np.ndarray) -> list[dict[str, Any]]:
+        """The test set's accuracy per quintile of distance to the nearest training sample, with kNN-16."""
+        part, test = self.split.training_part, self.split.test
+        knn = baselines_mod.knn_predict(self.xyz[part], self.samples.embeddings[part], self.xyz[test], 16)
+        nearest = distance_bands.nearest_distance(self.xyz[part], self.xyz[test])
+        return distance_bands.band_table(
+            nearest, self.samples.embeddings[test], {"model": test_pred, "knn_16": knn}
+        )
+
     def _metrics_document(
         self, model_metrics: dict[str, Any], baselines: dict[str, Any], verdict: str, train_seconds: float
     ) -> dict[str, Any]:
@@ -807,7 +746,6 @@ class _Trainer:
             "best_epoch": self.best_epoch,
             "epochs_run": self._epochs_done(),
             "stop_reason": self.stop_reason,
-            "refine_epochs_run": self.refine_epochs_run,
             "train_seconds": train_seconds,
             "samples_per_second": float(np.median(speeds)) if speeds else 0.0,
             "n_train": int(len(self.split.train)),

@@ -1,0 +1,164 @@
+"""The training samples kept in the model, and the learned blend of a query's nearest samples.
+
+A neural field learns the smooth part of the AlphaEarth field well, but a sample's own value (including
+its pixel-scale detail) is worth more next to it than anything a compact network can memorise. So the
+model stores its training samples compactly (float32 coordinates, int8 embeddings) and, for each query,
+blends the field's prediction with its ``k`` nearest samples: attention weights start as inverse-distance
+weights and learn from the distance, the differences in height and date, and how much each neighbour
+resembles the field's own prediction (which neighbours share the query's land cover); a learned gate
+decides how much the neighbours override the field (much next to samples, little far from them).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.spatial import cKDTree
+from torch import nn
+
+from .encoder.smooth import geography
+from .errors import InputError
+from .geodesy import ECEF_SCALE, TimeSpan
+
+EMBEDDING_SCALE = 127.0
+"""Stored embeddings are ``round(x * 127)`` as int8 (the original dataset's own quantisation)."""
+PAIR_FEATURES = 7
+GATE_FEATURES = 6
+_MIN_DISTANCE_M = 1.0
+_SECONDS_PER_YEAR = 365.25 * 86400.0
+
+
+def _ecef_metres(coords: torch.Tensor | np.ndarray) -> np.ndarray:
+    c = coords.detach().cpu().numpy() if isinstance(coords, torch.Tensor) else np.asarray(coords)
+    return (c[:, :3].astype(np.float64) * 2.0 - 1.0) * ECEF_SCALE
+
+
+class SampleBank(nn.Module):
+    """Training samples as buffers (saved in the model file) and a k-d tree over them (built on demand)."""
+
+    def __init__(self, size: int, k: int, time_span: TimeSpan) -> None:
+        super().__init__()
+        if k < 1:
+            raise InputError(f"neighbours k = {k} must be at least 1")
+        self.k = int(k)
+        self.time_span = time_span
+        self.register_buffer("coords", torch.zeros(size, 4, dtype=torch.float32))
+        self.register_buffer("codes", torch.zeros(size, 64, dtype=torch.int8))
+        self._tree: cKDTree | None = None
+        self._tree_lock = threading.Lock()
+
+    @classmethod
+    def from_samples(
+        cls, coords: np.ndarray, embeddings: np.ndarray, k: int, time_span: TimeSpan
+    ) -> SampleBank:
+        """A bank of these samples: float64 encoder coordinates ``[N, 4]``, float ``[N, 64]`` embeddings."""
+        bank = cls(coords.shape[0], k, time_span)
+        bank.coords.copy_(torch.from_numpy(np.asarray(coords, dtype=np.float32)))
+        codes = np.clip(np.rint(np.asarray(embeddings, dtype=np.float32) * EMBEDDING_SCALE), -127, 127)
+        bank.codes.copy_(torch.from_numpy(codes.astype(np.int8)))
+        return bank
+
+    def __len__(self) -> int:
+        return int(self.coords.shape[0])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_tree"] = None
+        state["_tree_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._tree_lock = threading.Lock()
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._tree = None
+        super()._load_from_state_dict(*args, **kwargs)
+
+    @property
+    def tree(self) -> cKDTree:
+        with self._tree_lock:
+            if self._tree is None:
+                self._tree = cKDTree(_ecef_metres(self.coords))
+            return self._tree
+
+    def query(
+        self, coords: torch.Tensor | np.ndarray, exclude: np.ndarray | None = None, workers: int = -1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``k`` nearest samples of each query: (indices int64 ``[N, k]``, distances float32 metres).
+
+        ``exclude`` (one bank row per query, e.g. the query's own row) leaves that row out: leave-one-out
+        neighbours for training, so the blend learns what a place without its own sample looks like.
+        """
+        k = min(self.k + (exclude is not None), len(self))
+        dist, idx = self.tree.query(_ecef_metres(coords), k=k, workers=workers)
+        dist, idx = dist.reshape(len(dist), k), idx.reshape(len(idx), k)
+        if exclude is not None:
+            keep = idx != np.asarray(exclude)[:, None]
+            # Where the query's own row is not among the k + 1, drop the farthest instead.
+            keep[:, -1] &= ~keep.all(axis=1)
+            order = np.argsort(~keep, axis=1, kind="stable")[:, : self.k]
+            idx, dist = np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
+        return torch.from_numpy(idx.astype(np.int64)), torch.from_numpy(dist.astype(np.float32))
+
+    def embeddings(self, idx: torch.Tensor) -> torch.Tensor:
+        """The stored embeddings of these rows, float32 ``[..., 64]``."""
+        return self.codes[idx].float() / EMBEDDING_SCALE
+
+    def pair_features(self, coords: torch.Tensor, idx: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+        """Per query and neighbour: log distance, height difference (signed and absolute, km), years apart."""
+        _, height, _ = geography(coords)
+        _, bank_height, _ = geography(self.coords[idx.reshape(-1)])
+        dz = (height[:, None] - bank_height.view(idx.shape)).float() / 1000.0
+        years = self.time_span.seconds / _SECONDS_PER_YEAR
+        dt = (coords[:, 3:4].float() - self.coords[idx, 3]).abs() * years
+        log_d = torch.log(torch.clamp(dist, min=_MIN_DISTANCE_M))
+        return torch.stack([log_d / 10.0, dz, dz.abs(), dt, dt.clamp(max=1.0)], dim=-1)
+
+
+class NeighbourBlend(nn.Module):
+    """Blend the field's prediction with the neighbours' embeddings (see the module docstring)."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        self.attention = nn.Sequential(
+            nn.Linear(PAIR_FEATURES, width),
+            nn.GELU(),
+            nn.Linear(width, width),
+            nn.GELU(),
+            nn.Linear(width, 1),
+        )
+        self.gate = nn.Sequential(nn.Linear(GATE_FEATURES, width), nn.GELU(), nn.Linear(width, 1))
+        with torch.no_grad():
+            # Start from inverse-distance weighting, trusting the neighbours (sigmoid(2) = 0.88).
+            self.attention[-1].weight.zero_()
+            self.attention[-1].bias.zero_()
+            self.gate[-1].bias.fill_(2.0)
+
+    def forward(self, field: torch.Tensor, neighbours: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """field ``[N, 64]``, neighbour rows ``[N, k, 64]``, pair features ``[N, k, 5]`` -> ``[N, 64]``."""
+        similar = torch.einsum(
+            "nd,nkd->nk", F.normalize(field, dim=1), F.normalize(neighbours, dim=2, eps=1e-6)
+        )
+        log_d = pairs[..., 0]
+        x = torch.cat([pairs, similar[..., None], (similar * log_d)[..., None]], dim=-1)
+        logits = self.attention(x).squeeze(-1) - 10.0 * log_d
+        weights = torch.softmax(logits, dim=1)
+        blended = torch.einsum("nk,nkd->nd", weights, neighbours)
+        summary = torch.cat(
+            [
+                log_d[:, :1],
+                (weights * log_d).sum(1, keepdim=True),
+                (weights * similar).sum(1, keepdim=True),
+                pairs[..., 2].min(1, keepdim=True).values,
+                (weights * pairs[..., 3]).sum(1, keepdim=True),
+                torch.logsumexp(logits, 1, keepdim=True) / 10.0,
+            ],
+            dim=1,
+        )
+        gate = torch.sigmoid(self.gate(summary))
+        return field + gate * (blended - field)

@@ -1,0 +1,98 @@
+"""The sample bank and the neighbour blend: leave-one-out queries, features, IDW start, the model file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from earth4d_gis.checkpoint import ModelBundle, load_model_file, save_model_file
+from earth4d_gis.encoder import EncoderConfig
+from earth4d_gis.errors import InputError
+from earth4d_gis.geodesy import TimeSpan, geodetic_to_ecef, normalized_coordinates
+from earth4d_gis.model import Earth4DModel
+from earth4d_gis.neighbours import SampleBank
+from earth4d_gis.train.baselines import knn_predict
+from earth4d_gis.train.metrics import mean_cosine
+
+
+def _points(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    lat = 37.5 + rng.random(n) * 0.5
+    lon = -122.5 + rng.random(n) * 0.5
+    elev = rng.random(n) * 800.0
+    years = 2017 + rng.integers(0, 8, n)
+    time = np.array([f"{y}-06-01" for y in years], dtype="datetime64[s]")
+    emb = rng.normal(size=(n, 64)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    return lat, lon, elev, time, emb
+
+
+def _bank(n: int = 500, k: int = 8) -> tuple[SampleBank, np.ndarray, np.ndarray]:
+    lat, lon, elev, time, emb = _points(n)
+    coords = normalized_coordinates(lat, lon, elev, time)
+    return SampleBank.from_samples(coords, emb, k, TimeSpan()), coords, emb
+
+
+def test_query_returns_the_nearest_samples_in_metres() -> None:
+    bank, coords, _ = _bank()
+    idx, dist = bank.query(coords[:20])
+    assert idx.shape == dist.shape == (20, 8)
+    assert torch.equal(idx[:, 0], torch.arange(20)), "a bank sample is its own nearest neighbour"
+    assert float(dist[:, 0].max()) < 1.0, "float32 storage keeps positions to about a metre"
+    assert bool((dist[:, 1:] >= dist[:, :-1]).all())
+
+
+def test_leave_one_out_query_never_returns_the_sample_itself() -> None:
+    bank, coords, _ = _bank()
+    idx, dist = bank.query(coords, exclude=np.arange(len(coords)))
+    assert idx.shape == (len(coords), 8)
+    assert not bool((idx == torch.arange(len(coords))[:, None]).any())
+    plain_idx, _ = bank.query(coords)
+    # The other seven nearest are the same as without exclusion, shifted by one.
+    assert torch.equal(idx[:, :7], plain_idx[:, 1:8])
+
+
+def test_pair_features_hold_distance_height_and_years() -> None:
+    bank, coords, _ = _bank()
+    query = torch.from_numpy(normalized_coordinates([37.7], [-122.3], [1000.0], ["2024-06-01"]))
+    idx, dist = bank.query(query)
+    pairs = bank.pair_features(query, idx, dist)
+    lat, lon, elev, time, _ = _points(500)
+    j = int(idx[0, 0])
+    assert float(pairs[0, 0, 0]) == pytest.approx(np.log(max(float(dist[0, 0]), 1.0)) / 10.0, rel=1e-5)
+    assert float(pairs[0, 0, 1]) == pytest.approx((1000.0 - elev[j]) / 1000.0, abs=2e-3)
+    years = (np.datetime64("2024-06-01") - time[j]).astype("timedelta64[D]").astype(float) / 365.25
+    assert float(pairs[0, 0, 3]) == pytest.approx(abs(years), abs=1e-2)
+
+
+def test_untrained_blend_is_inverse_distance_weighting(tiny_config: EncoderConfig) -> None:
+    bank, coords, emb = _bank(k=16)
+    model = Earth4DModel(tiny_config, hidden=(16,), bank=bank).eval()
+    lat, lon, elev, time, truth = _points(200, seed=1)
+    query = normalized_coordinates(lat, lon, elev, time)
+    with torch.no_grad():
+        out = model(torch.from_numpy(query)).numpy()
+    lat0, lon0, elev0, _, _ = _points(500)
+    knn = knn_predict(geodetic_to_ecef(lat0, lon0, elev0), emb, geodetic_to_ecef(lat, lon, elev), 16)
+    # The field starts near zero and the gate near 0.88: the direction is IDW's (random unit targets
+    # average to short vectors, so the small field still shows).
+    assert mean_cosine(out, knn) > 0.97
+
+
+def test_bank_and_blend_survive_the_model_file(tiny_config: EncoderConfig, tmp_path: Path) -> None:
+    bank, coords, _ = _bank()
+    model = Earth4DModel(tiny_config, hidden=(16,), bank=bank).eval()
+    path = save_model_file(ModelBundle(model=model, time_span=tiny_config.time_span), tmp_path / "m.pt")
+    loaded = load_model_file(path).model.eval()
+    assert torch.equal(loaded.bank.codes, model.bank.codes) and loaded.bank.k == 8
+    query = torch.from_numpy(coords[:50])
+    with torch.no_grad():
+        assert torch.equal(loaded(query), model(query))
+
+
+def test_neighbour_count_must_be_positive() -> None:
+    with pytest.raises(InputError, match="k = 0"):
+        SampleBank(10, 0, TimeSpan())
