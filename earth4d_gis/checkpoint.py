@@ -25,7 +25,7 @@ from .model import Earth4DModel
 from .projection import RGBProjection
 
 MODEL_FORMAT = "earth4d-gis-model"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2
 
 
 def safe_torch_load(path: str | os.PathLike[str], what: str = "file") -> Any:

@@ -6,7 +6,9 @@ model stores its training samples compactly (float32 coordinates, int8 embedding
 blends the field's prediction with its ``k`` nearest samples: attention weights start as inverse-distance
 weights and learn from the distance, the differences in height and date, and how much each neighbour
 resembles the field's own prediction (which neighbours share the query's land cover); a learned gate
-decides how much the neighbours override the field (much next to samples, little far from them).
+decides how much the neighbours override the field (much next to samples, little far from them). The
+weights taper to zero at the distance of the (k+1)-th nearest sample, so a sample entering or leaving a
+point's neighbours changes nothing abruptly: maps have no seams where the set of neighbours changes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ EMBEDDING_SCALE = 127.0
 PAIR_FEATURES = 7
 GATE_FEATURES = 6
 _MIN_DISTANCE_M = 1.0
+_MIN_TAPER = 1e-6
 _SECONDS_PER_YEAR = 365.25 * 86400.0
 
 
@@ -49,6 +52,7 @@ class SampleBank(nn.Module):
         self.register_buffer("coords", torch.zeros(size, 4, dtype=torch.float32))
         self.register_buffer("codes", torch.zeros(size, 64, dtype=torch.int8))
         self._tree: cKDTree | None = None
+        self._heights: torch.Tensor | None = None
         self._tree_lock = threading.Lock()
 
     @classmethod
@@ -68,6 +72,7 @@ class SampleBank(nn.Module):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_tree"] = None
+        state["_heights"] = None
         state["_tree_lock"] = None
         return state
 
@@ -76,7 +81,7 @@ class SampleBank(nn.Module):
         self._tree_lock = threading.Lock()
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        self._tree = None
+        self._tree, self._heights = None, None
         super()._load_from_state_dict(*args, **kwargs)
 
     @property
@@ -86,22 +91,31 @@ class SampleBank(nn.Module):
                 self._tree = cKDTree(_ecef_metres(self.coords))
             return self._tree
 
+    def heights(self) -> torch.Tensor:
+        """Each sample's height above the ellipsoid (metres, float32), computed once."""
+        if self._heights is None or self._heights.device != self.coords.device:
+            self._heights = geography(self.coords)[1].float()
+        return self._heights
+
     def query(
         self, coords: torch.Tensor | np.ndarray, exclude: np.ndarray | None = None, workers: int = -1
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The ``k`` nearest samples of each query: (indices int64 ``[N, k]``, distances float32 metres).
+        """The ``k + 1`` nearest samples of each query: (indices int64 ``[N, k + 1]``, distances float32 m).
+
+        The last one only sets where the blend's weights taper to zero.
 
         ``exclude`` (one bank row per query, e.g. the query's own row) leaves that row out: leave-one-out
         neighbours for training, so the blend learns what a place without its own sample looks like.
         """
-        k = min(self.k + (exclude is not None), len(self))
+        wanted = min(self.k + 1, len(self) - (exclude is not None))
+        k = wanted + (exclude is not None)
         dist, idx = self.tree.query(_ecef_metres(coords), k=k, workers=workers)
         dist, idx = dist.reshape(len(dist), k), idx.reshape(len(idx), k)
         if exclude is not None:
             keep = idx != np.asarray(exclude)[:, None]
-            # Where the query's own row is not among the k + 1, drop the farthest instead.
+            # Where the query's own row is not among them, drop the farthest instead.
             keep[:, -1] &= ~keep.all(axis=1)
-            order = np.argsort(~keep, axis=1, kind="stable")[:, : self.k]
+            order = np.argsort(~keep, axis=1, kind="stable")[:, :wanted]
             idx, dist = np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
         return torch.from_numpy(idx.astype(np.int64)), torch.from_numpy(dist.astype(np.float32))
 
@@ -112,8 +126,7 @@ class SampleBank(nn.Module):
     def pair_features(self, coords: torch.Tensor, idx: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """Per query and neighbour: log distance, height difference (signed and absolute, km), years apart."""
         _, height, _ = geography(coords)
-        _, bank_height, _ = geography(self.coords[idx.reshape(-1)])
-        dz = (height[:, None] - bank_height.view(idx.shape)).float() / 1000.0
+        dz = (height[:, None].float() - self.heights()[idx]) / 1000.0
         years = self.time_span.seconds / _SECONDS_PER_YEAR
         dt = (coords[:, 3:4].float() - self.coords[idx, 3]).abs() * years
         log_d = torch.log(torch.clamp(dist, min=_MIN_DISTANCE_M))
@@ -141,12 +154,15 @@ class NeighbourBlend(nn.Module):
 
     def forward(self, field: torch.Tensor, neighbours: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """field ``[N, 64]``, neighbour rows ``[N, k, 64]``, pair features ``[N, k, 5]`` -> ``[N, 64]``."""
-        similar = torch.einsum(
-            "nd,nkd->nk", F.normalize(field, dim=1), F.normalize(neighbours, dim=2, eps=1e-6)
-        )
+        # Cosine of each neighbour with the field's prediction (no normalised copy of the neighbours).
+        similar = torch.einsum("nd,nkd->nk", F.normalize(field, dim=1), neighbours)
+        similar = similar / torch.linalg.vector_norm(neighbours, dim=2).clamp_min(1e-6)
         log_d = pairs[..., 0]
         x = torch.cat([pairs, similar[..., None], (similar * log_d)[..., None]], dim=-1)
-        logits = self.attention(x).squeeze(-1) - 10.0 * log_d
+        # Inverse distance, tapered to zero at the last (the (k+1)-th) neighbour's distance.
+        ratio = torch.exp(10.0 * (log_d - log_d[:, -1:]))
+        taper = 2.0 * torch.log(torch.clamp(1.0 - ratio * ratio, min=_MIN_TAPER))
+        logits = self.attention(x).squeeze(-1) - 10.0 * log_d + taper
         weights = torch.softmax(logits, dim=1)
         blended = torch.einsum("nk,nkd->nd", weights, neighbours)
         summary = torch.cat(
@@ -154,7 +170,7 @@ class NeighbourBlend(nn.Module):
                 log_d[:, :1],
                 (weights * log_d).sum(1, keepdim=True),
                 (weights * similar).sum(1, keepdim=True),
-                pairs[..., 2].min(1, keepdim=True).values,
+                (weights * pairs[..., 2]).sum(1, keepdim=True),
                 (weights * pairs[..., 3]).sum(1, keepdim=True),
                 torch.logsumexp(logits, 1, keepdim=True) / 10.0,
             ],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the built-in demo world: train a model, then rasterize a map of the Bay Area.
-# Usage: scripts/demo.sh [OUTPUT_DIR]   (default: ./demo_outputs). Takes about 3-5 minutes on 2 CPU cores
+# Usage: scripts/demo.sh [OUTPUT_DIR]   (default: ./demo_outputs). Takes about 5-7 minutes on 2 CPU cores
 # (training stops early or after EARTH4D_DEMO_MINUTES, default 4).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,11 +9,8 @@ OUT="$(realpath -m "${1:-$ROOT/demo_outputs}")"
 E4D="${EARTH4D_VENV:-$ROOT/.venv}/bin/earth4d-gis"
 
 "$E4D" info
-# The recommended CPU settings of docs/benchmarks.md: small batches (more steps in the same time), a wider
-# decoder, cosine and absolute-error terms in the loss; refinement follows the main phase within the time limit.
-"$E4D" train --dataset demo --max-samples 200000 --epochs 12 --time-limit "${EARTH4D_DEMO_MINUTES:-4}" \
-    --batch-size 500 --learning-rate 2e-3 --hidden 256,256 --cosine-weight 1 --l1-weight 3 \
-    --output-dir "$OUT" --overwrite
+# The defaults are the recommended settings: no tuning flags, only a time limit.
+"$E4D" train --dataset demo --time-limit "${EARTH4D_DEMO_MINUTES:-4}" --output-dir "$OUT" --overwrite
 "$E4D" rasterize --model "$OUT/final_model.pt" --bbox -122.55 37.65 -122.30 37.85 --date 2024-06-01 \
     --output rgb --resolution 20 --out "$OUT/bay_area_2024_rgb.tif" --overwrite
 "$E4D" rasterize --model "$OUT/final_model.pt" --bbox -122.55 37.65 -122.30 37.85 --date 2024-06-01 \

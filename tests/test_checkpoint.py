@@ -99,7 +99,7 @@ def test_malicious_pickle_is_refused(tmp_path: Path) -> None:
         (np.random.default_rng(0).bytes(4096), "not a readable PyTorch file"),
         ({"weights": torch.zeros(3)}, "not an earth4d-gis model file"),
         ({"format": "earth4d-gis-model", "format_version": 99}, "format version 99"),
-        ({"format": "earth4d-gis-model", "format_version": 1, "decoder": {}}, "damaged"),
+        ({"format": "earth4d-gis-model", "format_version": 2, "decoder": {}}, "damaged"),
     ],
 )
 def test_bad_model_files_give_one_line_errors(tmp_path: Path, content: object, message: str) -> None:

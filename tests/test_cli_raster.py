@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from earth4d_gis.checkpoint import ModelBundle, save_model_file
 from earth4d_gis.elevation_prior import ElevationPrior
 from earth4d_gis.encoder import EncoderConfig
+from earth4d_gis.encoder.smooth import SmoothConfig
 from earth4d_gis.model import Earth4DModel
 from earth4d_gis.predictor import load_model
 from earth4d_gis.projection import RGBProjection
@@ -25,10 +26,13 @@ from earth4d_gis_cli.main import cli
 BBOX = ["11.570", "48.130", "11.585", "48.140"]
 
 
+# Hash grids and height/latitude only: a random model whose field varies from pixel to pixel.
+NO_FOURIER = SmoothConfig(n_per_scale=0)
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory, tiny_config: EncoderConfig) -> Path:
     torch.manual_seed(11)
-    model = Earth4DModel(tiny_config, hidden=(32,), dropout=0.0)
+    model = Earth4DModel(tiny_config, hidden=(32,), dropout=0.0, smooth=NO_FOURIER)
     with torch.no_grad():
         for table in model.encoder.tables.values():
             table.uniform_(-1.0, 1.0)

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.spatial import cKDTree
 
 from earth4d_gis.checkpoint import ModelBundle, load_model_file, save_model_file
 from earth4d_gis.encoder import EncoderConfig
 from earth4d_gis.errors import InputError
 from earth4d_gis.geodesy import TimeSpan, geodetic_to_ecef, normalized_coordinates
 from earth4d_gis.model import Earth4DModel
-from earth4d_gis.neighbours import SampleBank
-from earth4d_gis.train.baselines import knn_predict
+from earth4d_gis.neighbours import NeighbourBlend, SampleBank
 from earth4d_gis.train.metrics import mean_cosine
 
 
@@ -39,7 +39,7 @@ def _bank(n: int = 500, k: int = 8) -> tuple[SampleBank, np.ndarray, np.ndarray]
 def test_query_returns_the_nearest_samples_in_metres() -> None:
     bank, coords, _ = _bank()
     idx, dist = bank.query(coords[:20])
-    assert idx.shape == dist.shape == (20, 8)
+    assert idx.shape == dist.shape == (20, 9), "k + 1 neighbours: the last one sets the taper"
     assert torch.equal(idx[:, 0], torch.arange(20)), "a bank sample is its own nearest neighbour"
     assert float(dist[:, 0].max()) < 1.0, "float32 storage keeps positions to about a metre"
     assert bool((dist[:, 1:] >= dist[:, :-1]).all())
@@ -48,11 +48,11 @@ def test_query_returns_the_nearest_samples_in_metres() -> None:
 def test_leave_one_out_query_never_returns_the_sample_itself() -> None:
     bank, coords, _ = _bank()
     idx, dist = bank.query(coords, exclude=np.arange(len(coords)))
-    assert idx.shape == (len(coords), 8)
+    assert idx.shape == (len(coords), 9)
     assert not bool((idx == torch.arange(len(coords))[:, None]).any())
     plain_idx, _ = bank.query(coords)
-    # The other seven nearest are the same as without exclusion, shifted by one.
-    assert torch.equal(idx[:, :7], plain_idx[:, 1:8])
+    # The others are the same as without exclusion, shifted by one.
+    assert torch.equal(idx[:, :8], plain_idx[:, 1:9])
 
 
 def test_pair_features_hold_distance_height_and_years() -> None:
@@ -68,7 +68,7 @@ def test_pair_features_hold_distance_height_and_years() -> None:
     assert float(pairs[0, 0, 3]) == pytest.approx(abs(years), abs=1e-2)
 
 
-def test_untrained_blend_is_inverse_distance_weighting(tiny_config: EncoderConfig) -> None:
+def test_untrained_blend_is_tapered_inverse_distance_weighting(tiny_config: EncoderConfig) -> None:
     bank, coords, emb = _bank(k=16)
     model = Earth4DModel(tiny_config, hidden=(16,), bank=bank).eval()
     lat, lon, elev, time, truth = _points(200, seed=1)
@@ -76,10 +76,35 @@ def test_untrained_blend_is_inverse_distance_weighting(tiny_config: EncoderConfi
     with torch.no_grad():
         out = model(torch.from_numpy(query)).numpy()
     lat0, lon0, elev0, _, _ = _points(500)
-    knn = knn_predict(geodetic_to_ecef(lat0, lon0, elev0), emb, geodetic_to_ecef(lat, lon, elev), 16)
-    # The field starts near zero and the gate near 0.88: the direction is IDW's (random unit targets
-    # average to short vectors, so the small field still shows).
-    assert mean_cosine(out, knn) > 0.97
+    dist, idx = cKDTree(geodetic_to_ecef(lat0, lon0, elev0)).query(geodetic_to_ecef(lat, lon, elev), k=17)
+    dist = np.maximum(dist, 1.0)
+    weights = (1.0 / dist) * np.clip(1.0 - (dist / dist[:, -1:]) ** 2, 1e-6, None) ** 2
+    expected = np.einsum("qk,qkd->qd", weights / weights.sum(1, keepdims=True), emb[idx])
+    # The field starts near zero and the gate near 0.88: the direction is that of inverse-distance
+    # weights tapered to zero at the 17th neighbour (random unit targets average to short vectors, so
+    # the small field still shows a little).
+    assert mean_cosine(out, expected) > 0.95
+
+
+def test_the_last_neighbour_has_no_weight_so_maps_have_no_seams() -> None:
+    gen = torch.Generator().manual_seed(0)
+    blend = NeighbourBlend()
+    field = torch.randn(4, 64, generator=gen) * 0.1
+    neighbours = torch.randn(4, 9, 64, generator=gen) * 0.1
+    dist = torch.sort(torch.rand(4, 9, generator=gen) * 5000.0 + 10.0, dim=1).values
+    pairs = torch.zeros(4, 9, 5)
+    pairs[..., 0] = torch.log(dist) / 10.0
+    out = blend(field, neighbours, pairs)
+    swapped = neighbours.clone()
+    swapped[:, -1] = torch.randn(4, 64, generator=gen)
+    # Whichever sample is the (k+1)-th, the result is the same: a sample entering the set starts at 0.
+    assert torch.allclose(blend(field, swapped, pairs), out, atol=1e-6)
+    # As the k-th neighbour moves out to the (k+1)-th's distance, its influence fades continuously.
+    near = pairs.clone()
+    near[:, -2, 0] = near[:, -1, 0] - 1e-6
+    moved = neighbours.clone()
+    moved[:, -2] = torch.randn(4, 64, generator=gen)
+    assert torch.allclose(blend(field, moved, near), blend(field, neighbours, near), atol=1e-4)
 
 
 def test_bank_and_blend_survive_the_model_file(tiny_config: EncoderConfig, tmp_path: Path) -> None:

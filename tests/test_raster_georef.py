@@ -18,6 +18,7 @@ from pyproj import Transformer
 from earth4d_gis.checkpoint import ModelBundle, save_model_file
 from earth4d_gis.data import DemoWorld, Patch
 from earth4d_gis.encoder import EncoderConfig
+from earth4d_gis.encoder.smooth import SmoothConfig
 from earth4d_gis.geodesy import TimeSpan, geodetic_to_ecef, normalized_coordinates
 from earth4d_gis.model import Earth4DModel
 from earth4d_gis.raster import rasterize
@@ -28,6 +29,9 @@ DATE = "2023-06-01"
 HALF_SIDE_M = 1500.0
 THRESHOLD = 0.75
 
+
+# Hash grids and height/latitude only: a random model whose field varies from pixel to pixel.
+NO_FOURIER = SmoothConfig(n_per_scale=0)
 
 def _small_config() -> EncoderConfig:
     spec = small_spec((8, 13, 3e3, 15.0), (2, 10, 1e6, 5e5))
@@ -48,7 +52,7 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lat, lon = LAT + rng.uniform(-dlat, dlat, n), LON + rng.uniform(-dlon, dlon, n)
     target = torch.from_numpy(DemoWorld(seed=1, patches=[PATCH]).embedding(lat, lon, 0.0, DATE))
     coords = torch.from_numpy(normalized_coordinates(lat, lon, np.zeros(n), DATE, TimeSpan()))
-    model = Earth4DModel(_small_config(), hidden=(64,), dropout=0.0)
+    model = Earth4DModel(_small_config(), hidden=(64,), dropout=0.0, smooth=NO_FOURIER)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(100):
         batch = torch.randint(0, n, (4096,))

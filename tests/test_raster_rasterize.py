@@ -13,6 +13,7 @@ from rasterio.windows import Window
 from earth4d_gis.checkpoint import ModelBundle, save_model_file
 from earth4d_gis.elevation_prior import ElevationPrior
 from earth4d_gis.encoder import EncoderConfig
+from earth4d_gis.encoder.smooth import SmoothConfig
 from earth4d_gis.errors import CancelledError, InputError
 from earth4d_gis.model import Earth4DModel
 from earth4d_gis.predictor import Earth4D, load_model
@@ -27,10 +28,13 @@ WIDE = {"bbox": BBOX, "date": DATE, "crs": "EPSG:32632", "width": 600, "height":
 """Two windows and one overview level, yet only 54,000 pixels."""
 
 
+# Hash grids and height/latitude only: a random model whose field varies from pixel to pixel.
+NO_FOURIER = SmoothConfig(n_per_scale=0)
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory, tiny_config: EncoderConfig) -> Path:
     torch.manual_seed(3)
-    model = Earth4DModel(tiny_config, hidden=(32,), dropout=0.0)
+    model = Earth4DModel(tiny_config, hidden=(32,), dropout=0.0, smooth=NO_FOURIER)
     with torch.no_grad():
         for table in model.encoder.tables.values():
             table.uniform_(-1.0, 1.0)  # a field that varies from pixel to pixel

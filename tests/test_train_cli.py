@@ -32,8 +32,8 @@ def test_help_lists_the_original_options_and_defaults() -> None:
     for option, default in [
         ("--dataset", "alphaearth"),
         ("--epochs", "100"),
-        ("--batch-size", "10000"),
-        ("--learning-rate", "0.001"),
+        ("--batch-size", "4000"),
+        ("--learning-rate", "0.002"),
         ("--train-split", "0.95"),
         ("--device", "auto"),
         ("--seed", "42"),

@@ -119,6 +119,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from earth4d_gis.checkpoint import ModelBundle, save_model_file
     from earth4d_gis.elevation_prior import ElevationPrior
     from earth4d_gis.encoder import EncoderConfig
+    from earth4d_gis.encoder.smooth import SmoothConfig
     from earth4d_gis.geodesy import TimeSpan, normalized_coordinates
     from earth4d_gis.model import Earth4DModel
     from earth4d_gis.projection import RGBProjection
@@ -126,7 +127,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     span = TimeSpan()
     config = EncoderConfig.from_spec("plugin-test", _tiny_spec(), span)
-    model = Earth4DModel(config, hidden=(32,), dropout=0.0)
+    # Hash grids and height/latitude only: a random model whose field varies from pixel to pixel.
+    model = Earth4DModel(config, hidden=(32,), dropout=0.0, smooth=SmoothConfig(n_per_scale=0))
     with torch.no_grad():
         for parameter in model.encoder.parameters():
             parameter.uniform_(-1.0, 1.0)
