@@ -78,7 +78,7 @@ def test_untrained_blend_is_tapered_inverse_distance_weighting(tiny_config: Enco
     lat0, lon0, elev0, _, _ = _points(500)
     dist, idx = cKDTree(geodetic_to_ecef(lat0, lon0, elev0)).query(geodetic_to_ecef(lat, lon, elev), k=17)
     dist = np.maximum(dist, 1.0)
-    weights = (1.0 / dist) * np.clip(1.0 - (dist / dist[:, -1:]) ** 2, 1e-6, None) ** 2
+    weights = (1.0 / dist) * np.clip(1.0 - (dist / dist[:, -1:]) ** 8, 1e-6, None)
     expected = np.einsum("qk,qkd->qd", weights / weights.sum(1, keepdims=True), emb[idx])
     # The field starts near zero and the gate near 0.88: the direction is that of inverse-distance
     # weights tapered to zero at the 17th neighbour (random unit targets average to short vectors, so
