@@ -84,6 +84,10 @@ def _touched_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _lazy_update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    bound = group.get("max_touched_rows")
+    if p.is_cuda and bound and not grad.is_sparse:
+        _lazy_update_bounded(p, grad, state, group, min(int(bound), p.shape[0]))
+        return
     rows, g = _touched_rows(grad)
     if rows.numel() == 0:
         return
@@ -97,6 +101,52 @@ def _lazy_update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], gro
     if group["weight_decay"]:
         update.sub_(p.index_select(0, rows), alpha=group["lr"] * group["weight_decay"])
     p.index_add_(0, rows, update)
+
+
+def _lazy_update_bounded(
+    p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any], bound: int
+) -> None:
+    """The lazy update without a host synchronisation: ``nonzero`` must tell the host how many rows there
+    are before it can allocate, so it waits for the GPU every step. Here the touched rows are gathered
+    into ``bound`` slots (``nonzero_static``); the empty slots repeat the first slot's row with its values,
+    so their writes are identical to it, and they add nothing to the parameters. Same result as the
+    unbounded update. A batch that touched more rows than ``bound`` is reported at the next step."""
+    _raise_if_overflowed(state)
+    mask = grad.ne(0).any(dim=1)
+    slots = torch.nonzero_static(mask, size=bound, fill_value=-1).squeeze(1)
+    valid = slots >= 0
+    rows = torch.where(valid, slots, slots[:1].clamp_min(0))
+    write = (valid | valid[:1]).unsqueeze(1)  # empty slots copy slot 0, whose own write is new or old
+    g = grad.index_select(0, rows)
+    beta1, beta2 = group["betas"]
+    bc1, bc2 = _bias_corrections(group, float(state["step"]))
+    old_avg = state["exp_avg"].index_select(0, rows)
+    old_sq = state["exp_avg_sq"].index_select(0, rows)
+    exp_avg = torch.where(write, old_avg.lerp(g, 1.0 - beta1), old_avg)
+    exp_avg_sq = torch.where(write, old_sq.mul(beta2).addcmul_(g, g, value=1.0 - beta2), old_sq)
+    state["exp_avg"].index_copy_(0, rows, exp_avg)
+    state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
+    update = exp_avg.div(exp_avg_sq.div(bc2).sqrt_().add_(group["eps"])).mul_(-group["lr"] / bc1)
+    if group["weight_decay"]:
+        update.sub_(p.index_select(0, rows), alpha=group["lr"] * group["weight_decay"])
+    p.index_add_(0, rows, update.mul_(valid.unsqueeze(1)))
+    overflow = state.setdefault("overflow", torch.zeros((), dtype=torch.bool, pin_memory=p.is_cuda))
+    overflow.copy_(mask.sum() > bound, non_blocking=True)
+
+
+def _raise_if_overflowed(state: dict[str, Any]) -> None:
+    """Read (one step late, so without waiting) whether the previous bounded step ran out of slots."""
+    overflow = state.get("overflow")
+    if overflow is not None and bool(overflow):
+        raise RuntimeError(
+            "lazy Adam: a batch touched more table rows than max_touched_rows; rows were skipped "
+            "(the bound must cover batch size x 8 corners x levels)"
+        )
+
+
+def touched_rows_bound(encoder_config: EncoderConfig, batch_size: int) -> int:
+    """The most rows of one table that a batch can touch: 8 corners at each of the grid's levels."""
+    return max(min(batch_size * 8 * g.n_levels, g.total_rows) for g in encoder_config.grids)
 
 
 def lazy_pays_off(encoder_config: EncoderConfig, batch_size: int) -> bool:
@@ -119,6 +169,7 @@ def build_optimizer(
     lazy_tables: bool,
     weight_decay: float,
     table_lr_scale: float = 1.0,
+    max_touched_rows: int | None = None,
 ) -> Optimizer:
     """One optimizer: a group for the hash tables and AdamW groups for the rest.
 
@@ -127,6 +178,7 @@ def build_optimizer(
     with Instant-NGP's betas (0.9, 0.99) and eps 1e-15 (a table row sees a gradient only when a
     sample falls near it, so its second moment must not wash out between visits); they get no weight
     decay. Decoder biases and LayerNorm weights (1-D parameters) get no weight decay either.
+    ``max_touched_rows`` (``touched_rows_bound``) lets lazy Adam on a GPU update without waiting for it.
     """
     decayed = [p for p in other_params if p.ndim > 1]
     undecayed = [p for p in other_params if p.ndim <= 1]
@@ -139,6 +191,7 @@ def build_optimizer(
             "betas": TABLE_BETAS,
             "eps": TABLE_EPS,
             "name": "tables",
+            "max_touched_rows": max_touched_rows,
         },
         {"params": decayed, "weight_decay": weight_decay, "name": "decoder"},
         {"params": undecayed, "weight_decay": 0.0, "name": "decoder_no_decay"},
@@ -148,4 +201,5 @@ def build_optimizer(
         return HybridAdam(groups, lr=lr)
     for g in groups:
         g.pop("lazy", None)
+        g.pop("max_touched_rows", None)
     return torch.optim.AdamW(groups, lr=lr, fused=True)
