@@ -29,9 +29,9 @@ class _DeferredRangeCheck:
     """The [0, 1] check of an encoder call whose answer is still on the GPU.
 
     Asking the GPU "is any value bad?" before every training step would make the host wait for it each
-    step. Instead the answer is copied to pinned host memory without waiting, and read at the next encoder
-    call (or ``check_pending_inputs``): by then it is long there, so the host never stalls. The kernels
-    stay in bounds for any input (cells are clamped), so only the error's timing changes.
+    step. Instead the answer is copied to pinned host memory without waiting, and read by a later encoder
+    call once the GPU has got there (or by ``check_pending_inputs``, which waits). The kernels stay in
+    bounds for any input (cells are clamped), so only the error's timing changes.
     """
 
     def __init__(self, values: torch.Tensor, bad: torch.Tensor) -> None:
@@ -42,6 +42,9 @@ class _DeferredRangeCheck:
         if self.event is not None:
             self.event.record()
 
+    def ready(self) -> bool:
+        return self.event is None or self.event.query()
+
     def raise_if_bad(self) -> None:
         if self.event is not None:
             self.event.synchronize()
@@ -51,11 +54,14 @@ class _DeferredRangeCheck:
 
 
 _pending: list[_DeferredRangeCheck] = []
+_MAX_PENDING = 8
+"""Deferred checks kept at most; beyond that the oldest is waited for (the host is that far ahead)."""
 
 
-def check_pending_inputs() -> None:
-    """Raise ``InputError`` for a deferred input check that failed (see ``validate_coords``)."""
-    while _pending:
+def check_pending_inputs(wait: bool = True) -> None:
+    """Raise ``InputError`` for a deferred input check that failed (see ``validate_coords``); with
+    ``wait`` False only the checks whose answer has arrived are read, so the host never waits."""
+    while _pending and (wait or len(_pending) > _MAX_PENDING or _pending[0].ready()):
         _pending.pop(0).raise_if_bad()
 
 
@@ -63,10 +69,9 @@ def validate_coords(coords: Any, device: torch.device, defer: bool | None = None
     """Check that ``coords`` is float64 ``[N, 4]`` in [0, 1] on ``device``; else raise ``InputError``.
 
     The range check of a GPU training call (``defer`` None: CUDA tensors with gradients enabled) is
-    deferred to the next call, so that the host does not wait for the GPU on every step; everything else
-    is checked at once, and every call first raises for any deferred check that failed.
+    deferred to a later call, so that the host does not wait for the GPU on every step; every other call
+    is checked at once, and first waits for and raises any deferred check that failed.
     """
-    check_pending_inputs()
     if isinstance(coords, np.ndarray):
         coords = torch.from_numpy(coords)
     if not isinstance(coords, torch.Tensor):
@@ -84,6 +89,7 @@ def validate_coords(coords: Any, device: torch.device, defer: bool | None = None
         bad = ~(torch.isfinite(values) & (values >= 0.0) & (values <= 1.0))
         if defer is None:
             defer = values.is_cuda and torch.is_grad_enabled()
+        check_pending_inputs(wait=not defer)
         if defer:
             _pending.append(_DeferredRangeCheck(values, bad))
         elif bool(bad.any()):

@@ -36,6 +36,7 @@ class HybridAdam(Optimizer):
     ) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "lazy": False}
         super().__init__(params, defaults)
+        self._overflows: list[tuple[torch.Tensor, Any]] = []  # see _lazy_update_bounded; never saved
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> None:  # noqa: D102 - torch's Optimizer API
@@ -50,7 +51,7 @@ class HybridAdam(Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(p)
                 state["step"] += 1
                 if group["lazy"]:
-                    _lazy_update(p, p.grad, state, group)
+                    _lazy_update(p, p.grad, state, group, self._overflows)
                 else:
                     _dense_update(p, p.grad, state, group)
 
@@ -83,10 +84,16 @@ def _touched_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return rows, grad.index_select(0, rows)
 
 
-def _lazy_update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+def _lazy_update(
+    p: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict[str, Any],
+    group: dict[str, Any],
+    overflows: list[tuple[torch.Tensor, Any]] | None = None,
+) -> None:
     bound = group.get("max_touched_rows")
-    if p.is_cuda and bound and not grad.is_sparse:
-        _lazy_update_bounded(p, grad, state, group, min(int(bound), p.shape[0]))
+    if p.is_cuda and bound and not grad.is_sparse and overflows is not None:
+        _lazy_update_bounded(p, grad, state, group, min(int(bound), p.shape[0]), overflows)
         return
     rows, g = _touched_rows(grad)
     if rows.numel() == 0:
@@ -104,14 +111,20 @@ def _lazy_update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], gro
 
 
 def _lazy_update_bounded(
-    p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any], bound: int
+    p: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict[str, Any],
+    group: dict[str, Any],
+    bound: int,
+    overflows: list[tuple[torch.Tensor, Any]],
 ) -> None:
     """The lazy update without a host synchronisation: ``nonzero`` must tell the host how many rows there
     are before it can allocate, so it waits for the GPU every step. Here the touched rows are gathered
     into ``bound`` slots (``nonzero_static``); the empty slots repeat the first slot's row with its values,
     so their writes are identical to it, and they add nothing to the parameters. Same result as the
-    unbounded update. A batch that touched more rows than ``bound`` is reported at the next step."""
-    _raise_if_overflowed(state)
+    unbounded update. A batch that touched more rows than ``bound`` is reported by a later step, once
+    the GPU has got there (``overflows``: the optimizer's pending answers)."""
+    _raise_if_overflowed(overflows)
     mask = grad.ne(0).any(dim=1)
     slots = torch.nonzero_static(mask, size=bound, fill_value=-1).squeeze(1)
     valid = slots >= 0
@@ -130,18 +143,25 @@ def _lazy_update_bounded(
     if group["weight_decay"]:
         update.sub_(p.index_select(0, rows), alpha=group["lr"] * group["weight_decay"])
     p.index_add_(0, rows, update.mul_(valid.unsqueeze(1)))
-    overflow = state.setdefault("overflow", torch.zeros((), dtype=torch.bool, pin_memory=p.is_cuda))
+    overflow = torch.empty((), dtype=torch.bool, pin_memory=p.is_cuda)
     overflow.copy_(mask.sum() > bound, non_blocking=True)
+    event = torch.cuda.Event() if p.is_cuda else None
+    if event is not None:
+        event.record()
+    overflows.append((overflow, event))
 
 
-def _raise_if_overflowed(state: dict[str, Any]) -> None:
-    """Read (one step late, so without waiting) whether the previous bounded step ran out of slots."""
-    overflow = state.get("overflow")
-    if overflow is not None and bool(overflow):
-        raise RuntimeError(
-            "lazy Adam: a batch touched more table rows than max_touched_rows; rows were skipped "
-            "(the bound must cover batch size x 8 corners x levels)"
-        )
+def _raise_if_overflowed(pending: list[tuple[torch.Tensor, Any]]) -> None:
+    """Whether an earlier bounded step ran out of slots, read once the GPU has got there (no waiting)."""
+    while pending and (pending[0][1] is None or pending[0][1].query() or len(pending) > 8):
+        overflow, event = pending.pop(0)
+        if event is not None:
+            event.synchronize()
+        if bool(overflow):
+            raise RuntimeError(
+                "lazy Adam: a batch touched more table rows than max_touched_rows; rows were skipped "
+                "(the bound must cover batch size x 8 corners x levels)"
+            )
 
 
 def touched_rows_bound(encoder_config: EncoderConfig, batch_size: int) -> int:
