@@ -65,9 +65,24 @@ def test_nvcc_version_is_read_from_the_toolkit(tmp_path: Path) -> None:
     nvcc.parent.mkdir()
     nvcc.write_text("#!/bin/sh\necho 'Cuda compilation tools, release 12.4, V12.4.131'\n")
     nvcc.chmod(0o755)
+    with pytest.raises(native.NativeBuildError, match="has no include/cuda_runtime.h"):
+        native.nvcc_version(str(tmp_path))
+    (tmp_path / "include").mkdir()
+    (tmp_path / "include" / "cuda_runtime.h").touch()
     assert native.nvcc_version(str(tmp_path)) == (str(nvcc), "12.4")
     with pytest.raises(native.NativeBuildError, match="nvcc not found"):
         native.nvcc_version(str(tmp_path / "nowhere"))
+
+
+def test_info_reports_torchs_cuda_and_the_toolkit() -> None:
+    from earth4d_gis_cli.main import cli
+
+    result = CliRunner().invoke(cli, ["info"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert f"(CUDA {torch.version.cuda or 'none: a CPU-only build'})" in lines["torch"]
+    assert "nvcc" in lines["toolkit"] or "CUDA_HOME" in lines["toolkit"]
+    assert "cuda" in lines
 
 
 @pytest.mark.skipif(torch.version.cuda is not None, reason="checks a CPU-only torch")

@@ -94,6 +94,11 @@ def nvcc_version(cuda_home: str | None = None) -> tuple[str, str]:
     nvcc = str(Path(cuda_home) / "bin" / "nvcc") if cuda_home else shutil.which("nvcc")
     if not nvcc or not Path(nvcc).is_file():
         raise NativeBuildError("nvcc not found (set CUDA_HOME to a CUDA toolkit, or put its nvcc on PATH)")
+    if cuda_home and not (Path(cuda_home) / "include" / "cuda_runtime.h").is_file():
+        raise NativeBuildError(
+            f"CUDA_HOME {cuda_home} has no include/cuda_runtime.h (an nvcc wrapper on PATH?): "
+            "set CUDA_HOME to the CUDA toolkit's own folder"
+        )
     try:
         text = subprocess.run([nvcc, "--version"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:

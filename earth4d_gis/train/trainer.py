@@ -758,6 +758,7 @@ class _Trainer:
             "world_size": self.ctx.world_size,
             "encoder_backend": self.model.encoder.backend,
             "encoder_backend_fallback": self.model.encoder.backend_fallback,
+            "amp_dtype": str(self.amp_dtype).removeprefix("torch.") if self.amp_dtype else None,
             "parameters": self.model.parameter_count(),
             "dataset_source": self.samples.source,
             "config": self.config.to_dict(),
