@@ -116,9 +116,12 @@ PY
 export -f build
 step build 420 build || { summary "cannot go on without the CUDA extension"; exit 1; }
 
-cd "$ROOT"
-step pytest 300 "$PY" -m pytest -ra -p no:cacheprovider tests/test_encoder_backends.py tests/test_encoder_module.py \
-    tests/test_cuda_path.py tests/test_host_syncs.py --junitxml="$WORK/pytest.xml"
+# From $WORK, so that the tests import the installed copy, whose extensions the build step compiled.
+cd "$WORK" || exit 1
+step pytest 420 "$PY" -m pytest -c "$ROOT/pyproject.toml" --rootdir "$ROOT" -ra -p no:cacheprovider \
+    "$ROOT/tests/test_encoder_backends.py" "$ROOT/tests/test_encoder_module.py" "$ROOT/tests/test_cuda_path.py" \
+    "$ROOT/tests/test_host_syncs.py" --junitxml="$WORK/pytest.xml"
+cd "$ROOT" || exit 1
 
 cat >"$WORK/sanitize.py" <<'PY'
 """A small forward and backward through the cuda backend (coordinates' gradient too), for memcheck."""

@@ -4,6 +4,7 @@ pickled model that follows its backend's device. The kernels themselves: test_cu
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 from pathlib import Path
@@ -195,3 +196,37 @@ def test_cpu_backend_model_unpickled_where_a_gpu_is_the_default(
     assert np.array_equal(clone.predict([1.0], [2.0], 0.0, "2024"), expected)
     assert backends.device_for_backend("cuda", "cpu") == "cuda"
     assert backends.device_for_backend(None, "cuda") == "cuda"
+
+
+def test_training_says_when_the_automatic_backend_fell_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from encoder_specs import small_spec
+
+    from earth4d_gis.data import make_demo_dataset
+    from earth4d_gis.train import TrainConfig, train
+
+    _broken_build(monkeypatch)
+    config = TrainConfig(
+        output_dir=tmp_path / "run",
+        encoder_spec=small_spec((4, 10, 2e5, 5e3), (2, 8, 1e6, 2e5)),
+        epochs=1,
+        refine_epochs=0,
+        batch_size=200,
+        hidden=(16,),
+        device="cpu",
+        prediction_samples=0,
+        visualize_every=0,
+        make_video=False,
+        progress=False,
+    )
+    samples = make_demo_dataset(600, seed=3)
+    with caplog.at_level("WARNING"), pytest.warns(RuntimeWarning, match="cpu backend unavailable"):
+        result = train(config, samples)
+    assert result.metrics["encoder_backend"] == "reference"
+    assert result.metrics["encoder_backend_fallback"] == "build failed: no compiler"
+    assert result.metrics["amp_dtype"] is None
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["encoder_backend_fallback"] == "build failed: no compiler"
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("cpu backend unavailable (build failed: no compiler)" in m for m in logged)
