@@ -230,3 +230,21 @@ def test_training_says_when_the_automatic_backend_fell_back(
     assert saved["encoder_backend_fallback"] == "build failed: no compiler"
     logged = [r.getMessage() for r in caplog.records]
     assert any("cpu backend unavailable (build failed: no compiler)" in m for m in logged)
+
+
+@pytest.mark.skipif(NO_GPU, reason="runs the cuda backend")
+def test_explicit_cuda_backend_runs_on_a_gpu(tmp_path: Path, tiny_config: EncoderConfig) -> None:
+    from earth4d_gis.encoder.backends import get_backend
+
+    model = Earth4DModel(tiny_config, hidden=(8,), backend="cuda").to("cuda")
+    coords = torch.rand(100, 4, dtype=torch.float64, device="cuda")
+    assert model(coords).shape == (100, 64) and model.encoder.backend == "cuda"
+    path = save_model_file(ModelBundle(model=model.cpu()), tmp_path / "m.pt")
+    loaded = earth4d_gis.load_model(path, backend="cuda")
+    assert loaded.device.type == "cuda" and loaded.model.encoder.backend == "cuda"
+    assert np.isfinite(loaded.predict([1.0], [2.0], 0.0, "2024")).all()
+    enc = loaded.model.encoder
+    tables = [enc.tables[g.name].detach() for g in tiny_config.grids]
+    grad_out = torch.ones(100, tiny_config.output_dim)  # on the CPU
+    with pytest.raises(RuntimeError, match="grad_out is on cpu but coords are on cuda"):
+        get_backend("cuda").backward(tiny_config, coords, tables, grad_out, False)
