@@ -147,7 +147,7 @@ fi
 
 train() {
     rm -rf "$WORK/train"
-    earth4d-gis train --dataset demo --max-samples 100000 --epochs 3 --refine-epochs 1 --device cuda \
+    earth4d-gis train --dataset demo --max-samples 100000 --epochs 3 --device cuda \
         --no-video --visualize-every 0 --prediction-samples 0 --output-dir "$WORK/train" || return 1
     cp "$WORK/train/metrics.json" "$OUT/metrics.json"
     "$PY" - "$WORK/train/metrics.json" <<'PY'

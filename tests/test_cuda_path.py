@@ -211,7 +211,6 @@ def test_training_says_when_the_automatic_backend_fell_back(
         output_dir=tmp_path / "run",
         encoder_spec=small_spec((4, 10, 2e5, 5e3), (2, 8, 1e6, 2e5)),
         epochs=1,
-        refine_epochs=0,
         batch_size=200,
         hidden=(16,),
         device="cpu",
