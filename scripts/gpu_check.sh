@@ -127,7 +127,7 @@ cat >"$WORK/sanitize.py" <<'PY'
 """A small forward and backward through the cuda backend (coordinates' gradient too), for memcheck."""
 import torch
 from earth4d_gis.encoder import Earth4DEncoder, EncoderConfig
-for preset in ("default", "seed-162d"):
+for preset in ("default",):  # seed-162d's 3.2 GB of tables would mostly measure memcheck's own overhead
     enc = Earth4DEncoder(EncoderConfig.preset(preset), backend="cuda", device="cuda")
     coords = torch.rand(2000, 4, dtype=torch.float64, device="cuda")
     coords[:4] = torch.tensor([[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 1], [1, 0, 1, 0]], dtype=torch.float64)
