@@ -223,7 +223,9 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     type=click.Choice(["auto", "cpu", "cuda", "reference"]),
     default="auto",
     show_default=True,
-    help="Encoder backend (auto: cuda for GPU tensors, else the C++ CPU kernel).",
+    help="Encoder backend (auto: cuda for GPU tensors, else the C++ CPU kernel, falling back to the slow "
+    "reference with a warning if that fails to build). A backend named here (or by --device cuda) that "
+    "cannot run is an error.",
 )
 @click.option(
     "--table-optimizer",
@@ -245,6 +247,8 @@ def command(**opts: object) -> None:
 
     from earth4d_gis.train import TrainConfig, train
 
+    backend = None if opts["backend"] == "auto" else opts["backend"]
+    _check_device_and_backend(opts["device"], backend)
     samples, world = _load_data(opts)
     time_limit = opts["time_limit"]
     config = TrainConfig(
@@ -264,7 +268,7 @@ def command(**opts: object) -> None:
         test_min_distance_m=opts["test_min_distance"],
         field_weight=opts["field_weight"],
         warmup_steps=opts["warmup_steps"],
-        backend=None if opts["backend"] == "auto" else opts["backend"],
+        backend=backend,
         grad_clip=opts["grad_clip"],
         weight_decay=opts["weight_decay"],
         cosine_weight=opts["cosine_weight"],
@@ -289,6 +293,16 @@ def command(**opts: object) -> None:
             f"R2 {model['r2_mean']:.4f}; {result.metrics['verdict']}"
         )
         click.echo(f"model: {result.model_path}")
+
+
+def _check_device_and_backend(device: str, backend: str | None) -> None:
+    """Before any data is loaded: --device cuda needs a GPU, and a backend asked for by name (--backend,
+    EARTH4D_BACKEND, or cuda for --device cuda) must build here; else a one-line error with the reason."""
+    from earth4d_gis.encoder.backends import check_backend, implied_backend
+    from earth4d_gis.train.distributed import resolve_device
+
+    resolve_device(device)
+    check_backend(implied_backend(backend, device))
 
 
 def _load_data(opts: dict) -> tuple[object, object]:

@@ -7,8 +7,11 @@
 #include "host_buffer_pool.h"
 
 #ifdef EARTH4D_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
+// c10's headers only, not ATen/cuda/CUDAContext.h: that one includes cuBLAS and cuSPARSE headers, which a
+// minimal CUDA toolkit (compiler and runtime) does not have.
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 
 namespace {
@@ -51,8 +54,10 @@ earth4d::ConstTables const_tables(const std::vector<torch::Tensor>& tables) {
 }
 
 #ifdef EARTH4D_WITH_CUDA
-void* current_stream() { return static_cast<void*>(at::cuda::getCurrentCUDAStream().stream()); }
+void* current_stream() { return static_cast<void*>(c10::cuda::getCurrentCUDAStream().stream()); }
 #endif
+// Each *_cuda call below launches one kernel and is followed by C10_CUDA_KERNEL_LAUNCH_CHECK(), so that a
+// failed launch (no kernel image for this GPU, a bad configuration) is reported there, not by a later op.
 
 // Freed CPU outputs kept for the next call of the same size: see the header. At most 8 buffers and
 // 8 GiB, so that the seed-162d preset's 3.2 GB of table gradients are reused from step to step too.
@@ -85,6 +90,7 @@ torch::Tensor forward(const torch::Tensor& coords, const std::vector<torch::Tens
 #ifdef EARTH4D_WITH_CUDA
     const c10::cuda::CUDAGuard guard(coords.device());
     earth4d::forward_cuda(a, const_tables(tables), out.data_ptr<float>(), current_stream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
 #else
     no_cuda();
 #endif
@@ -103,6 +109,8 @@ std::vector<torch::Tensor> backward(const torch::Tensor& grad_out, const torch::
   TORCH_CHECK(grad_out.scalar_type() == torch::kFloat32 && grad_out.is_contiguous() && grad_out.dim() == 2 &&
                   grad_out.size(0) == a.n && grad_out.size(1) == a.n_levels * features,
               "grad_out must be a contiguous float32 [N, levels * features] tensor");
+  TORCH_CHECK(grad_out.device() == coords.device(), "grad_out is on ", grad_out.device(), " but coords are on ",
+              coords.device());
   std::vector<torch::Tensor> grads;
   earth4d::Tables grad_tables{};
   for (size_t g = 0; g < tables.size(); ++g) {
@@ -114,9 +122,11 @@ std::vector<torch::Tensor> backward(const torch::Tensor& grad_out, const torch::
 #ifdef EARTH4D_WITH_CUDA
     const c10::cuda::CUDAGuard guard(coords.device());
     earth4d::backward_tables_cuda(a, grad_out.data_ptr<float>(), grad_tables, current_stream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
     if (need_coords_grad) {
       earth4d::backward_coords_cuda(a, const_tables(tables), grad_out.data_ptr<float>(),
                                     grad_coords.data_ptr<double>(), current_stream());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
 #else
     no_cuda();
@@ -139,6 +149,7 @@ torch::Tensor indices(const torch::Tensor& coords, const torch::Tensor& levels) 
 #ifdef EARTH4D_WITH_CUDA
     const c10::cuda::CUDAGuard guard(coords.device());
     earth4d::indices_cuda(a, out.data_ptr<int64_t>(), current_stream());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
 #else
     no_cuda();
 #endif

@@ -1,9 +1,20 @@
 // CUDA kernels: one thread per (point, level), level fastest, so a warp writes a contiguous stretch
 // of the row-major [n, levels * features] output (coalesced). The table gradient uses atomicAdd;
 // the coordinate gradient runs one thread per point over its levels (no atomics).
+//
+// The kernels use no shared memory, warp intrinsics or synchronisation, so tests/cuda_emulation can
+// compile this file with g++ and run every thread on the host (its cuda_runtime.h stands in for CUDA's
+// and defines EARTH4D_LAUNCH). A kernel that starts using any of those must grow that emulation with it.
+// The caller (bindings.cpp) checks each launch with C10_CUDA_KERNEL_LAUNCH_CHECK(): this file stays
+// torch-free.
 #include <cuda_runtime.h>
 
 #include "hashgrid_kernels.h"
+
+// EARTH4D_LAUNCH(kernel, blocks, threads, stream)(args...) launches `kernel` on `stream`.
+#ifndef EARTH4D_LAUNCH
+#define EARTH4D_LAUNCH(kernel, blocks, threads, stream) kernel<<<(blocks), (threads), 0, (stream)>>>
+#endif
 
 namespace earth4d {
 namespace {
@@ -109,7 +120,8 @@ inline cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(s
 void forward_cuda(const EncoderArgs& a, ConstTables tables, float* out, void* stream) {
   const int64_t work = a.n * a.n_levels;
   if (work == 0) return;
-#define EARTH4D_CALL(F) forward_kernel<F><<<blocks_for(work), kThreads, 0, as_stream(stream)>>>(a, tables, out)
+#define EARTH4D_CALL(F) \
+  EARTH4D_LAUNCH(forward_kernel<F>, blocks_for(work), kThreads, as_stream(stream))(a, tables, out)
   EARTH4D_DISPATCH_FEATURES(a.features, EARTH4D_CALL)
 #undef EARTH4D_CALL
 }
@@ -118,7 +130,8 @@ void backward_tables_cuda(const EncoderArgs& a, const float* grad_out, Tables gr
   const int64_t work = a.n * a.n_levels;
   if (work == 0) return;
 #define EARTH4D_CALL(F) \
-  backward_tables_kernel<F><<<blocks_for(work), kThreads, 0, as_stream(stream)>>>(a, grad_out, grad_tables)
+  EARTH4D_LAUNCH(backward_tables_kernel<F>, blocks_for(work), kThreads, as_stream(stream)) \
+  (a, grad_out, grad_tables)
   EARTH4D_DISPATCH_FEATURES(a.features, EARTH4D_CALL)
 #undef EARTH4D_CALL
 }
@@ -127,7 +140,8 @@ void backward_coords_cuda(const EncoderArgs& a, ConstTables tables, const float*
                           void* stream) {
   if (a.n == 0) return;
 #define EARTH4D_CALL(F) \
-  backward_coords_kernel<F><<<blocks_for(a.n), kThreads, 0, as_stream(stream)>>>(a, tables, grad_out, grad_coords)
+  EARTH4D_LAUNCH(backward_coords_kernel<F>, blocks_for(a.n), kThreads, as_stream(stream)) \
+  (a, tables, grad_out, grad_coords)
   EARTH4D_DISPATCH_FEATURES(a.features, EARTH4D_CALL)
 #undef EARTH4D_CALL
 }
@@ -135,7 +149,7 @@ void backward_coords_cuda(const EncoderArgs& a, ConstTables tables, const float*
 void indices_cuda(const EncoderArgs& a, int64_t* out, void* stream) {
   const int64_t work = a.n * a.n_levels;
   if (work == 0) return;
-  indices_kernel<<<blocks_for(work), kThreads, 0, as_stream(stream)>>>(a, out);
+  EARTH4D_LAUNCH(indices_kernel, blocks_for(work), kThreads, as_stream(stream))(a, out);
 }
 
 }  // namespace earth4d

@@ -21,6 +21,7 @@ import torch
 
 from .checkpoint import ModelBundle, load_model_file, save_model_file, state_fingerprint
 from .elevation_prior import ElevationPrior
+from .encoder.backends import device_for_backend
 from .errors import Earth4DError, InputError, ModelFileError
 from .geodesy import TimeSpan, normalized_coordinates, validate_coordinates
 from .projection import RGBProjection
@@ -101,7 +102,8 @@ class Earth4D:
         with tempfile.TemporaryDirectory(prefix="earth4d-pickle-") as folder:
             tmp = Path(folder) / "model.pt"
             tmp.write_bytes(state["payload"])
-            bundle = load_model_file(tmp, device=default_device(), backend=state["backend"])
+            device = device_for_backend(state["backend"], default_device())
+            bundle = load_model_file(tmp, device=device, backend=state["backend"])
         self.__init__(bundle, state["path"])  # type: ignore[misc]
 
     # ---- prediction

@@ -10,11 +10,12 @@ import functools
 import logging
 import os
 import warnings
+from types import ModuleType
 from typing import Protocol
 
 import torch
 
-from ..errors import InputError
+from ..errors import Earth4DError, InputError
 from . import native, reference
 from .config import EncoderConfig
 
@@ -24,6 +25,11 @@ BACKENDS = ("reference", "cpu", "cuda")
 ENV_VAR = "EARTH4D_BACKEND"
 
 _warned: set[str] = set()
+_fallbacks: dict[str, str] = {}
+
+
+class BackendUnavailableError(Earth4DError):
+    """A backend asked for by name (``--backend``, ``EARTH4D_BACKEND``, ``--device cuda``) cannot run here."""
 
 
 class Backend(Protocol):
@@ -102,11 +108,15 @@ def level_table(config: EncoderConfig, device: str) -> torch.Tensor:
 
 
 class NativeBackend:
-    """The compiled kernels: ``cpu`` (OpenMP) or ``cuda``; float32 tables."""
+    """The compiled kernels: ``cpu`` (OpenMP) or ``cuda``; float32 tables.
 
-    def __init__(self, name: str) -> None:
+    ``module`` is an already loaded extension with the same functions (the tests' host emulation of the
+    CUDA kernels); by default the package's own build for ``name``.
+    """
+
+    def __init__(self, name: str, module: ModuleType | None = None) -> None:
         self.name = name
-        self._module = native.load(name)
+        self._module = module if module is not None else native.load(name)
 
     def _check(self, tables: list[torch.Tensor]) -> None:
         for table in tables:
@@ -165,6 +175,7 @@ def available_backends() -> dict[str, str]:
 
 
 def _fall_back(name: str, reason: str) -> str:
+    _fallbacks[name] = reason
     if name not in _warned:
         _warned.add(name)
         message = f"Earth4D {name} backend unavailable ({reason}); using the slow pure-PyTorch reference"
@@ -173,21 +184,66 @@ def _fall_back(name: str, reason: str) -> str:
     return "reference"
 
 
+def fallback_reason(name: str) -> str | None:
+    """Why the automatic choice of ``name`` fell back to the reference backend in this process, if it did."""
+    return _fallbacks.get(name)
+
+
+def requested_name(requested: str | None = None) -> str | None:
+    """The backend asked for by name: ``requested``, else ``EARTH4D_BACKEND``; ``None`` for automatic."""
+    name = requested or os.environ.get(ENV_VAR) or None
+    if name is None:
+        return None
+    name = name.strip().lower()
+    if name in ("", "auto"):
+        return None
+    if name not in BACKENDS:
+        raise InputError(f"encoder backend {name!r} is not one of auto, {', '.join(BACKENDS)}")
+    return name
+
+
+def implied_backend(requested: str | None, device_choice: str) -> str | None:
+    """The backend a run asks for: ``requested`` (or ``EARTH4D_BACKEND``), else ``cuda`` when the device was
+    chosen as ``cuda`` by name, so that ``--device cuda`` never trains silently on the slow reference."""
+    name = requested_name(requested)
+    if name is None and str(device_choice).strip().lower() == "cuda":
+        return "cuda"
+    return name
+
+
+def _require(name: str) -> None:
+    try:
+        get_backend(name)
+    except native.NativeBuildError as exc:
+        raise BackendUnavailableError(f"the {name} encoder backend is unavailable: {exc}") from None
+
+
+def check_backend(requested: str | None, device: torch.device | str = "cpu") -> None:
+    """What can be checked when an encoder is built, before it is moved to its device.
+
+    A backend asked for by name must build here (else ``BackendUnavailableError`` with the build's
+    reason: "no CUDA device", the compiler's error, a toolkit mismatch). Tables on the CPU may still move
+    to a GPU, so only tables already elsewhere are checked against the backend's device.
+    """
+    name = requested_name(requested)
+    device = torch.device(device)
+    if name is None or device.type != "cpu":
+        resolve_backend(requested, device)
+    elif name != "reference":
+        _require(name)
+
+
 def resolve_backend(requested: str | None = None, device: torch.device | str = "cpu") -> str:
     """The backend to use for tensors on ``device``.
 
     ``requested`` (else the ``EARTH4D_BACKEND`` environment variable, else automatic): automatic picks
-    ``cuda`` for GPU tensors and ``cpu`` otherwise. A native backend that fails to build falls back to
-    ``reference`` with one warning. A backend that cannot run on ``device`` raises ``InputError``.
+    ``cuda`` for GPU tensors and ``cpu`` otherwise. A backend asked for by name that fails to build raises
+    ``BackendUnavailableError``; the automatic choice falls back to ``reference`` with one warning (and
+    ``fallback_reason`` says why). A backend that cannot run on ``device`` raises ``InputError``.
     """
     device = torch.device(device)
-    name = requested or os.environ.get(ENV_VAR) or None
-    if name is not None:
-        name = name.strip().lower()
-        if name in ("", "auto"):
-            name = None
-        elif name not in BACKENDS:
-            raise InputError(f"encoder backend {name!r} is not one of auto, {', '.join(BACKENDS)}")
+    name = requested_name(requested)
+    explicit = name is not None
     if name is None:
         name = "cuda" if device.type == "cuda" else "cpu"
     if name == "cuda" and device.type != "cuda":
@@ -196,8 +252,18 @@ def resolve_backend(requested: str | None = None, device: torch.device | str = "
         raise InputError(f"the cpu encoder backend needs tensors on the CPU, not {device}")
     if name == "reference":
         return name
+    if explicit:
+        _require(name)
+        return name
     try:
         get_backend(name)
     except native.NativeBuildError as exc:
         return _fall_back(name, str(exc))
     return name
+
+
+def device_for_backend(requested: str | None, default: str) -> str:
+    """The device a model asked to run with ``requested`` belongs on: the CPU for ``cpu``, a GPU for
+    ``cuda``, else ``default`` (a model unpickled in a worker process follows its backend)."""
+    name = requested_name(requested)
+    return name if name in ("cpu", "cuda") else default

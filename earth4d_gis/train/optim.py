@@ -36,6 +36,7 @@ class HybridAdam(Optimizer):
     ) -> None:
         defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "lazy": False}
         super().__init__(params, defaults)
+        self._overflows: list[tuple[torch.Tensor, Any]] = []  # see _lazy_update_bounded; never saved
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> None:  # noqa: D102 - torch's Optimizer API
@@ -50,7 +51,7 @@ class HybridAdam(Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(p)
                 state["step"] += 1
                 if group["lazy"]:
-                    _lazy_update(p, p.grad, state, group)
+                    _lazy_update(p, p.grad, state, group, self._overflows)
                 else:
                     _dense_update(p, p.grad, state, group)
 
@@ -83,7 +84,17 @@ def _touched_rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return rows, grad.index_select(0, rows)
 
 
-def _lazy_update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+def _lazy_update(
+    p: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict[str, Any],
+    group: dict[str, Any],
+    overflows: list[tuple[torch.Tensor, Any]] | None = None,
+) -> None:
+    bound = group.get("max_touched_rows")
+    if p.is_cuda and bound and not grad.is_sparse and overflows is not None:
+        _lazy_update_bounded(p, grad, state, group, min(int(bound), p.shape[0]), overflows)
+        return
     rows, g = _touched_rows(grad)
     if rows.numel() == 0:
         return
@@ -97,6 +108,65 @@ def _lazy_update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], gro
     if group["weight_decay"]:
         update.sub_(p.index_select(0, rows), alpha=group["lr"] * group["weight_decay"])
     p.index_add_(0, rows, update)
+
+
+def _lazy_update_bounded(
+    p: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict[str, Any],
+    group: dict[str, Any],
+    bound: int,
+    overflows: list[tuple[torch.Tensor, Any]],
+) -> None:
+    """The lazy update without a host synchronisation: ``nonzero`` must tell the host how many rows there
+    are before it can allocate, so it waits for the GPU every step. Here the touched rows are gathered
+    into ``bound`` slots (``nonzero_static``); the empty slots repeat the first slot's row with its values,
+    so their writes are identical to it, and they add nothing to the parameters. Same result as the
+    unbounded update. A batch that touched more rows than ``bound`` is reported by a later step, once
+    the GPU has got there (``overflows``: the optimizer's pending answers)."""
+    _raise_if_overflowed(overflows)
+    mask = grad.ne(0).any(dim=1)
+    slots = torch.nonzero_static(mask, size=bound, fill_value=-1).squeeze(1)
+    valid = slots >= 0
+    rows = torch.where(valid, slots, slots[:1].clamp_min(0))
+    write = (valid | valid[:1]).unsqueeze(1)  # empty slots copy slot 0, whose own write is new or old
+    g = grad.index_select(0, rows)
+    beta1, beta2 = group["betas"]
+    bc1, bc2 = _bias_corrections(group, float(state["step"]))
+    old_avg = state["exp_avg"].index_select(0, rows)
+    old_sq = state["exp_avg_sq"].index_select(0, rows)
+    exp_avg = torch.where(write, old_avg.lerp(g, 1.0 - beta1), old_avg)
+    exp_avg_sq = torch.where(write, old_sq.mul(beta2).addcmul_(g, g, value=1.0 - beta2), old_sq)
+    state["exp_avg"].index_copy_(0, rows, exp_avg)
+    state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
+    update = exp_avg.div(exp_avg_sq.div(bc2).sqrt_().add_(group["eps"])).mul_(-group["lr"] / bc1)
+    if group["weight_decay"]:
+        update.sub_(p.index_select(0, rows), alpha=group["lr"] * group["weight_decay"])
+    p.index_add_(0, rows, update.mul_(valid.unsqueeze(1)))
+    overflow = torch.empty((), dtype=torch.bool, pin_memory=p.is_cuda)
+    overflow.copy_(mask.sum() > bound, non_blocking=True)
+    event = torch.cuda.Event() if p.is_cuda else None
+    if event is not None:
+        event.record()
+    overflows.append((overflow, event))
+
+
+def _raise_if_overflowed(pending: list[tuple[torch.Tensor, Any]]) -> None:
+    """Whether an earlier bounded step ran out of slots, read once the GPU has got there (no waiting)."""
+    while pending and (pending[0][1] is None or pending[0][1].query() or len(pending) > 8):
+        overflow, event = pending.pop(0)
+        if event is not None:
+            event.synchronize()
+        if bool(overflow):
+            raise RuntimeError(
+                "lazy Adam: a batch touched more table rows than max_touched_rows; rows were skipped "
+                "(the bound must cover batch size x 8 corners x levels)"
+            )
+
+
+def touched_rows_bound(encoder_config: EncoderConfig, batch_size: int) -> int:
+    """The most rows of one table that a batch can touch: 8 corners at each of the grid's levels."""
+    return max(min(batch_size * 8 * g.n_levels, g.total_rows) for g in encoder_config.grids)
 
 
 def lazy_pays_off(encoder_config: EncoderConfig, batch_size: int) -> bool:
@@ -119,6 +189,7 @@ def build_optimizer(
     lazy_tables: bool,
     weight_decay: float,
     table_lr_scale: float = 1.0,
+    max_touched_rows: int | None = None,
 ) -> Optimizer:
     """One optimizer: a group for the hash tables and AdamW groups for the rest.
 
@@ -127,6 +198,7 @@ def build_optimizer(
     with Instant-NGP's betas (0.9, 0.99) and eps 1e-15 (a table row sees a gradient only when a
     sample falls near it, so its second moment must not wash out between visits); they get no weight
     decay. Decoder biases and LayerNorm weights (1-D parameters) get no weight decay either.
+    ``max_touched_rows`` (``touched_rows_bound``) lets lazy Adam on a GPU update without waiting for it.
     """
     decayed = [p for p in other_params if p.ndim > 1]
     undecayed = [p for p in other_params if p.ndim <= 1]
@@ -139,6 +211,7 @@ def build_optimizer(
             "betas": TABLE_BETAS,
             "eps": TABLE_EPS,
             "name": "tables",
+            "max_touched_rows": max_touched_rows,
         },
         {"params": decayed, "weight_decay": weight_decay, "name": "decoder"},
         {"params": undecayed, "weight_decay": 0.0, "name": "decoder_no_decay"},
@@ -148,4 +221,5 @@ def build_optimizer(
         return HybridAdam(groups, lr=lr)
     for g in groups:
         g.pop("lazy", None)
+        g.pop("max_touched_rows", None)
     return torch.optim.AdamW(groups, lr=lr, fused=True)

@@ -29,6 +29,7 @@ from ..checkpoint import ModelBundle, save_model_file
 from ..data.samples import SampleSet
 from ..elevation_prior import ElevationPrior
 from ..encoder import native
+from ..encoder.backends import implied_backend
 from ..errors import CancelledError, DataError, InputError
 from ..geodesy import TimeSpan, geodetic_to_ecef, normalized_coordinates
 from ..model import Earth4DModel, Neighbours
@@ -40,7 +41,7 @@ from .averaging import WeightAverage
 from .config import TrainConfig
 from .loss import data_loss
 from .nan_scan import check_finite
-from .optim import build_optimizer, lazy_pays_off
+from .optim import build_optimizer, lazy_pays_off, touched_rows_bound
 from .schedule import CosineSchedule
 from .splits import Split, split_indices
 
@@ -266,8 +267,9 @@ class _Trainer:
     def _build_model(self) -> None:
         cfg = self.config
         encoder_config = cfg.encoder_config(self.time_span)
+        backend = implied_backend(cfg.backend, cfg.device)  # --device cuda never falls back silently
         self.model = Earth4DModel(
-            encoder_config, hidden=cfg.hidden, dropout=cfg.dropout, backend=cfg.backend, bank=self.bank
+            encoder_config, hidden=cfg.hidden, dropout=cfg.dropout, backend=backend, bank=self.bank
         )
         self.model.to(self.device)
         amp_dtype = None
@@ -288,6 +290,7 @@ class _Trainer:
             lazy_tables=lazy,
             weight_decay=cfg.weight_decay,
             table_lr_scale=cfg.table_lr_scale,
+            max_touched_rows=touched_rows_bound(encoder_config, cfg.batch_size),
         )
         self.scheduler = CosineSchedule(self.optimizer, cfg.warmup_steps)
         self.generator = torch.Generator(device=self.device)
@@ -754,6 +757,8 @@ class _Trainer:
             "device": str(self.device),
             "world_size": self.ctx.world_size,
             "encoder_backend": self.model.encoder.backend,
+            "encoder_backend_fallback": self.model.encoder.backend_fallback,
+            "amp_dtype": str(self.amp_dtype).removeprefix("torch.") if self.amp_dtype else None,
             "parameters": self.model.parameter_count(),
             "dataset_source": self.samples.source,
             "config": self.config.to_dict(),
