@@ -48,6 +48,8 @@ from .splits import Split, split_indices
 log = logging.getLogger(__name__)
 
 VIDEO_NAME = "training_progression.mp4"
+CHECK_EVERY = 5
+"""Steps between reads of the loss (finite check, progress bar): each read is a host sync on a GPU."""
 
 
 @dataclass
@@ -456,7 +458,8 @@ class _Trainer:
             dynamic_ncols=True,
         )
         params = [p for p in self.model.parameters() if p.requires_grad]
-        total_loss, seen, out_of_time = 0.0, 0, False
+        # The loss stays on the device; it is read (a host sync on a GPU) every CHECK_EVERY steps.
+        total_loss, seen, out_of_time = torch.zeros((), device=self.device), 0, False
         self.forward.train()
         try:
             for step in range(steps):
@@ -472,11 +475,17 @@ class _Trainer:
                 loss = data_loss(out, y, cfg)
                 if self.bank is not None and cfg.field_weight:
                     loss = loss + cfg.field_weight * data_loss(field, y, cfg)
-                if not torch.isfinite(loss):
-                    raise DataError(
-                        f"training diverged at epoch {epoch}, batch {step + 1} (loss {float(loss)}); "
-                        f"try a lower --learning-rate; {self.layout.last} holds the last good epoch"
-                    )
+                if step % CHECK_EVERY == 0 or step == steps - 1:
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        raise DataError(
+                            f"training diverged at epoch {epoch}, batch {step + 1} (loss {value}); "
+                            f"try a lower --learning-rate; {self.layout.last} holds the last good epoch"
+                        )
+                    with torch.no_grad():
+                        mape = float((out - y).abs().mean() / 2.0 * 100.0)
+                        cos = float(F.cosine_similarity(out, y, dim=1).mean())
+                    bar.set_postfix(loss=f"{value:.4g}", mape=f"{mape:.2f}%", cos=f"{cos:.4f}")
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 if cfg.grad_clip:
@@ -487,20 +496,21 @@ class _Trainer:
                 if self.average is not None:
                     self.average.update()
                 batch = idx.shape[0]
-                total_loss += float(loss.detach()) * batch
+                total_loss += loss.detach() * batch
                 seen += batch
-                if bar.n % 5 == 0 or step == steps - 1:
-                    with torch.no_grad():
-                        mape = float((out - y).abs().mean() / 2.0 * 100.0)
-                        cos = float(F.cosine_similarity(out, y, dim=1).mean())
-                    bar.set_postfix(loss=f"{float(loss.detach()):.4g}", mape=f"{mape:.2f}%", cos=f"{cos:.4f}")
                 bar.update(1)
                 if deadline is not None and ctx.any(time.monotonic() >= deadline):
                     out_of_time = True
                     break
         finally:
             bar.close()
-        return ctx.mean(total_loss / max(seen, 1)), seen * ctx.world_size, out_of_time
+        train_loss = float(total_loss) / max(seen, 1)
+        if not math.isfinite(train_loss):
+            raise DataError(
+                f"training diverged in epoch {epoch} (mean loss {train_loss}); try a lower --learning-rate; "
+                f"{self.layout.last} holds the last good epoch"
+            )
+        return ctx.mean(train_loss), seen * ctx.world_size, out_of_time
 
     # ----- outputs -----------------------------------------------------------------------------
     def _map_view(self) -> visualize.MapView | None:
