@@ -159,25 +159,6 @@ torch::Tensor indices(const torch::Tensor& coords, const torch::Tensor& levels) 
   return out;
 }
 
-torch::Tensor coverage_finest(const torch::Tensor& coords, const torch::Tensor& bits,
-                              const torch::Tensor& resolutions, int64_t log2_bits) {
-  TORCH_CHECK(!coords.is_cuda(), "coverage_finest runs on the CPU");
-  TORCH_CHECK(coords.dim() == 2 && coords.size(1) == 4 && coords.scalar_type() == torch::kFloat64 &&
-                  coords.is_contiguous(),
-              "coords must be a contiguous float64 [N, 4] tensor");
-  TORCH_CHECK(bits.dim() == 2 && bits.scalar_type() == torch::kUInt8 && bits.is_contiguous(),
-              "bits must be a contiguous uint8 [levels, bytes] tensor");
-  TORCH_CHECK(resolutions.dim() == 2 && resolutions.size(0) == bits.size(0) && resolutions.size(1) == 3 &&
-                  resolutions.scalar_type() == torch::kInt64 && resolutions.is_contiguous(),
-              "resolutions must be a contiguous int64 [levels, 3] tensor");
-  TORCH_CHECK(log2_bits >= 3 && (int64_t{1} << log2_bits) == bits.size(1) * 8, "log2_bits does not match bits");
-  auto finest = torch::empty({coords.size(0)}, coords.options().dtype(torch::kInt64));
-  earth4d::coverage_finest_cpu(coords.data_ptr<double>(), coords.size(0), bits.data_ptr<uint8_t>(), bits.size(1),
-                               resolutions.data_ptr<int64_t>(), static_cast<int>(bits.size(0)),
-                               static_cast<int>(log2_bits), finest.data_ptr<int64_t>());
-  return finest;
-}
-
 // Frees the pooled host buffers no tensor holds; returns the bytes that were cached.
 int64_t release_host_buffers() {
   const auto cached = static_cast<int64_t>(host_pool().cached_bytes());
@@ -192,6 +173,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "features of all grids [N, levels * features]");
   m.def("backward", &backward, "gradients: one per table, then the coordinates' (None unless asked)");
   m.def("indices", &indices, "table rows of each point's 8 corners per level [N, levels, 8]");
-  m.def("coverage_finest", &coverage_finest, "finest covered xyz level of each point (-1: none) [N]");
   m.def("release_host_buffers", &release_host_buffers, "free the cached host buffers; bytes that were cached");
 }

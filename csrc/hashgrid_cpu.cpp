@@ -218,32 +218,6 @@ void backward_coords_cpu(const EncoderArgs& args, ConstTables tables, const floa
 #undef EARTH4D_CALL
 }
 
-void coverage_finest_cpu(const double* coords, int64_t n, const uint8_t* bits, int64_t level_bytes,
-                         const int64_t* res, int n_levels, int log2_bits, int64_t* finest) {
-  constexpr uint64_t kKeyMask = (1ULL << 62) - 1;
-  const uint64_t primes[3] = {1ULL, kPrime1, kPrime2};
-  const uint64_t mask = (1ULL << log2_bits) - 1;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t best = -1;
-    for (int l = 0; l < n_levels; ++l) {
-      uint64_t key = 0;
-      for (int d = 0; d < 3; ++d) {
-        int64_t cell;
-        double frac;
-        cell_fraction(coords[i * 4 + d], res[l * 3 + d], &cell, &frac);
-        key ^= static_cast<uint64_t>(cell) * primes[d];
-      }
-      key &= kKeyMask;
-      const uint64_t h1 = key & mask;
-      const uint64_t h2 = ((key >> log2_bits) ^ (key >> (2 * log2_bits))) & mask;
-      const uint8_t* level_bits = bits + l * level_bytes;
-      if (((level_bits[h1 >> 3] >> (h1 & 7)) & 1) && ((level_bits[h2 >> 3] >> (h2 & 7)) & 1)) best = l;
-    }
-    finest[i] = best;
-  }
-}
-
 void indices_cpu(const EncoderArgs& a, int64_t* out) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < a.n; ++i) {

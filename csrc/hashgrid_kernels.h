@@ -36,12 +36,6 @@ void backward_tables_cpu(const EncoderArgs& args, const float* grad_out, Tables 
 void backward_coords_cpu(const EncoderArgs& args, ConstTables tables, const float* grad_out, double* grad_coords);
 void indices_cpu(const EncoderArgs& args, int64_t* out);
 
-// Coverage (a Bloom filter of the cells that held training samples, per xyz level; two bit positions per
-// cell): per point, the finest level whose cell reads as covered, or -1. `res` is [levels, 3] cells per
-// axis, `bits` is [levels, level_bytes]; the bit layout is that of earth4d_gis/encoder/coverage.py.
-void coverage_finest_cpu(const double* coords, int64_t n, const uint8_t* bits, int64_t level_bytes,
-                         const int64_t* res, int n_levels, int log2_bits, int64_t* finest);
-
 // Calls `call(F)` with the compile-time feature count F (1, 2, 4 or 8) equal to `features`; the kernels
 // are templates on F, and the Python side only builds configurations with these counts.
 #define EARTH4D_DISPATCH_FEATURES(features, call) \
