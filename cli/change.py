@@ -42,7 +42,9 @@ def command(**options: Any) -> None:
         from earth4d_gis.analysis.change import change_to_files
 
         sources = pop_sources(options, count="two-or-more")
-        change_to_files(sources, out, overwrite=options["overwrite"], progress=progress, progress_bar=bar, **run)
+        change_to_files(
+            sources, out, overwrite=options["overwrite"], progress=progress, progress_bar=bar, **run
+        )
         return out
 
     run_with_progress(mode, work)

@@ -22,14 +22,26 @@ from .options import (
 
 @click.command("cluster", cls=OneLineCommand)
 @source_options()
-@click.option("--k", type=int, default=None, help="Number of clusters (default: best silhouette in --k-min..--k-max).")
+@click.option(
+    "--k", type=int, default=None, help="Number of clusters (default: best silhouette in --k-min..--k-max)."
+)
 @click.option("--k-min", type=int, default=2, show_default=True, help="Smallest k tried.")
 @click.option("--k-max", type=int, default=12, show_default=True, help="Largest k tried.")
-@click.option("--sample-size", type=int, default=20_000, show_default=True, help="Pixels the clusters are fitted on.")
-@click.option("--mini-batch/--full-batch", default=None,
-              help="Mini-batch k-means (default: for areas over 2 million pixels).")
-@click.option("--centroids", "centroids_out", type=FILE_PATH, default=None,
-              help="Centroids CSV (A00..A63 per cluster). Default: OUT with .centroids.csv.")
+@click.option(
+    "--sample-size", type=int, default=20_000, show_default=True, help="Pixels the clusters are fitted on."
+)
+@click.option(
+    "--mini-batch/--full-batch",
+    default=None,
+    help="Mini-batch k-means (default: for areas over 2 million pixels).",
+)
+@click.option(
+    "--centroids",
+    "centroids_out",
+    type=FILE_PATH,
+    default=None,
+    help="Centroids CSV (A00..A63 per cluster). Default: OUT with .centroids.csv.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (sample and k-means).")
 @out_option
 @overwrite_option

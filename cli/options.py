@@ -7,6 +7,7 @@ Heavy libraries are imported only when a value is converted, so ``--help`` stays
 
 from __future__ import annotations
 
+import contextvars
 import json
 import sys
 from collections.abc import Callable
@@ -163,12 +164,22 @@ def _emit(event: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+PROGRESS_HOOK: contextvars.ContextVar[Callable[[float, str], None] | None] = contextvars.ContextVar(
+    "earth4d_progress_hook", default=None
+)
+"""Set by a caller that runs a command in its own process (the QGIS plugin): progress goes to this callback
+instead of stdout or a bar, whatever ``--progress`` says. The callback may raise ``CancelledError``."""
+
+
 def run_with_progress(mode: str, work: Callable[[Any, bool], Path]) -> Path:
     """Run ``work(progress_callback, show_bar)`` reporting as ``mode`` asks (bar | json | none).
 
     In json mode stdout gets one object per line: progress events, then ``done`` with the path or
     ``error`` with the message (the error is also raised, so the exit status is non-zero).
     """
+    hook = PROGRESS_HOOK.get()
+    if hook is not None:
+        return work(hook, False)
     if mode != "json":
         path = work(None, mode == "bar")
         click.echo(str(path), err=True)
@@ -197,6 +208,7 @@ def require_area(bbox: tuple[float, ...] | None, aoi: Path | None) -> tuple[floa
 
 
 # ---- embedding sources of the analysis commands: a model (area + date) or 64-band GeoTIFFs ----
+
 
 def source_options(multiple: bool = False) -> Callable[[F], F]:
     """``--model`` + area + ``--date``, or ``--input`` GeoTIFF(s); ``multiple`` takes several dates/inputs."""
@@ -251,7 +263,8 @@ def open_sources(
 
         model = load_model(model_path)  # type: ignore[arg-type]
         sources = [
-            model_source(model, bbox=area, aoi=aoi, date=date, max_pixels=max_pixels, **grid) for date in dates
+            model_source(model, bbox=area, aoi=aoi, date=date, max_pixels=max_pixels, **grid)
+            for date in dates
         ]
     if count == "one" and len(sources) != 1:
         raise UsageLineError("give one --input, or one --date with --model")

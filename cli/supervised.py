@@ -34,7 +34,9 @@ def fit_options(what: str) -> Callable[[F], F]:
     )  # fmt: skip
 
 
-def report_paths(out: Path, options: dict[str, Any], what: str, overwrite: bool, training: bool) -> dict[str, Path]:
+def report_paths(
+    out: Path, options: dict[str, Any], what: str, overwrite: bool, training: bool
+) -> dict[str, Path]:
     """The saved-model, JSON and PNG report paths, checked before any work starts."""
     from earth4d_gis.raster.output_path import check_output_path
 
@@ -66,7 +68,11 @@ def save_fitted_outputs(fitted: Any, paths: dict[str, Path], overwrite: bool, va
 def _summary(report: dict[str, Any]) -> str:
     if report["task"] == "classification":
         return (
-            f"overall accuracy {report['overall_accuracy']:.3f} (majority class {report['chance_accuracy']:.3f}), "
+            f"overall accuracy {report['overall_accuracy']:.3f} "
+            f"(majority class {report['chance_accuracy']:.3f}), "
             f"macro F1 {report['macro_f1']:.3f}; {report['scheme']}, {report['n_samples']} samples"
         )
-    return f"R^2 {report['r2']:.3f}, RMSE {report['rmse']:.4g}; {report['scheme']}, {report['n_samples']} samples"
+    return (
+        f"R^2 {report['r2']:.3f}, RMSE {report['rmse']:.4g}; "
+        f"{report['scheme']}, {report['n_samples']} samples"
+    )

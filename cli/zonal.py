@@ -23,8 +23,12 @@ from .options import (
 @click.command("zonal", cls=OneLineCommand)
 @source_options()
 @click.option("--zones", type=FILE_PATH, default=None, help="Polygons (any vector file, any CRS).")
-@click.option("--grid-size", type=float, default=None,
-              help="Instead of polygons: square cells of this size (in the source CRS's units, e.g. metres).")
+@click.option(
+    "--grid-size",
+    type=float,
+    default=None,
+    help="Instead of polygons: square cells of this size (in the source CRS's units, e.g. metres).",
+)
 @out_option
 @overwrite_option
 @run_options

@@ -80,3 +80,36 @@ def write_official_tile(truth: Truth, year: str, path: Path, bottom_up: bool = F
 
 def class_names(codes: np.ndarray) -> np.ndarray:
     return np.array([CLASSES[c] for c in codes])
+
+
+def train_small_model(truth: Truth, path: Path, steps: int = 80) -> Path:
+    """A small Earth4D model fitted (quickly, on every pixel of both years) to the area's embeddings."""
+    import torch
+    from encoder_specs import small_spec
+
+    from earth4d_gis.checkpoint import ModelBundle, save_model_file
+    from earth4d_gis.elevation_prior import ElevationPrior
+    from earth4d_gis.encoder import EncoderConfig
+    from earth4d_gis.geodesy import TimeSpan, normalized_coordinates
+    from earth4d_gis.model import Earth4DModel
+
+    torch.manual_seed(0)
+    span = TimeSpan()
+    spec = small_spec((8, 16, 1e4, 20.0), (2, 10, 1e5, 2e4), years=8.0)
+    model = Earth4DModel(EncoderConfig.from_spec("analysis-test", spec, span), hidden=(64,), dropout=0.0)
+    coords = np.concatenate(
+        [normalized_coordinates(truth.lat, truth.lon, truth.elevation, year, span) for year in YEARS]
+    )
+    targets = torch.from_numpy(np.concatenate([truth.embeddings[year] for year in YEARS]))
+    inputs = torch.from_numpy(coords)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        rows = torch.randint(0, len(inputs), (2048,), generator=generator)
+        loss = 1 - torch.nn.functional.cosine_similarity(model(inputs[rows]), targets[rows]).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    prior = ElevationPrior.fit(truth.lat, truth.lon, truth.elevation)
+    return save_model_file(ModelBundle(model=model, time_span=span, elevation_prior=prior), path)

@@ -120,13 +120,22 @@ def change_to_files(
     csv_path = check_output_path(report_csv or Path(out).with_suffix(".report.csv"), overwrite)
     png_path = check_output_path(report_png or Path(out).with_suffix(".report.png"), overwrite)
     tally = ChangeTally(thresholds)
-    kind = "change between two dates" if len(job.sources) == 2 else f"cumulative change over {len(job.sources)} dates"
+    kind = (
+        "change between two dates"
+        if len(job.sources) == 2
+        else f"cumulative change over {len(job.sources)} dates"
+    )
     tags = {**base_tags(job, "change"), "change": kind}
-    raster = write_outputs(job, [Path(out)], tags=[tags], overwrite=overwrite, what="change", on_window=tally, **run)[0]
+    raster = write_outputs(
+        job, [Path(out)], tags=[tags], overwrite=overwrite, what="change", on_window=tally, **run
+    )[0]
     if tally.valid == 0:
         raster.unlink()
         raise InputError("the sources share no pixel with data; the change map would be empty")
-    rows = [[f"{t:g}", f"{s:.6f}", int(n)] for t, s, n in zip(tally.thresholds, tally.shares, tally.exceeding, strict=True)]
+    rows = [
+        [f"{t:g}", f"{s:.6f}", int(n)]
+        for t, s, n in zip(tally.thresholds, tally.shares, tally.exceeding, strict=True)
+    ]
     write_csv(["threshold", "changed_share", "changed_pixels"], rows, csv_path, overwrite=overwrite)
     dates = " .. ".join(d for d in tags.get("dates", "").split()) or f"{len(job.sources)} rasters"
     change_figure(tally.thresholds, tally.shares, f"{kind}: {dates}", png_path, overwrite=overwrite)

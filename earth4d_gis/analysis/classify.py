@@ -1,8 +1,8 @@
 """Supervised classification of embeddings: fit on labelled points or polygons, map classes and confidence.
 
-    fitted = fit_classifier(source, "labels.gpkg", "landcover")       # random forest, 5-fold accuracy
-    classes, confidence = classify(source, fitted)                    # xarray, in memory
-    classify_to_files(source, fitted, "classes.tif")                  # COGs, window by window
+fitted = fit_classifier(source, "labels.gpkg", "landcover")       # random forest, 5-fold accuracy
+classes, confidence = classify(source, fitted)                    # xarray, in memory
+classify_to_files(source, fitted, "classes.tif")                  # COGs, window by window
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ class ClassifyOperation(Operation):
         return classes[None], confidence[None]
 
 
-def classification_report(true: np.ndarray, predicted: np.ndarray, names: list[str], scheme: str) -> dict[str, Any]:
+def classification_report(
+    true: np.ndarray, predicted: np.ndarray, names: list[str], scheme: str
+) -> dict[str, Any]:
     """Overall accuracy, per-class precision/recall/F1, confusion matrix, and the majority-class baseline."""
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
@@ -98,7 +100,13 @@ def fit_classifier(
     src = as_source(source)
     folds, test_share = split_plan(folds, test_share)
     data = labelled_embeddings(
-        src, labels, column, numeric=False, max_pixels_per_polygon=max_pixels_per_polygon, seed=seed, tick=tick
+        src,
+        labels,
+        column,
+        numeric=False,
+        max_pixels_per_polygon=max_pixels_per_polygon,
+        seed=seed,
+        tick=tick,
     )
     names = sorted({str(v) for v in data.values})
     if len(names) < 2:
@@ -109,7 +117,9 @@ def fit_classifier(
         raise InputError(f"label column {column!r} has {len(names)} classes, more than {MAX_CLASSES}")
     codes = np.searchsorted(np.array(names), np.array([str(v) for v in data.values]))
     estimator = make_estimator("classification", method, seed)
-    true, predicted, scheme = validation_predictions(estimator, data, codes, folds, test_share, seed, stratify=True)
+    true, predicted, scheme = validation_predictions(
+        estimator, data, codes, folds, test_share, seed, stratify=True
+    )
     report = classification_report(true, predicted, names, scheme)
     report.update(method=method, label_column=column, n_features=data.n_features, source=src.description)
     logger.info(
@@ -127,7 +137,9 @@ def classify_job(source: Any, classifier: Fitted | str | os.PathLike[str]) -> An
     return AnalysisJob((src,), ClassifyOperation(fitted))
 
 
-def classify(source: Any, classifier: Fitted | str | os.PathLike[str]) -> tuple[xarray.DataArray, xarray.DataArray]:
+def classify(
+    source: Any, classifier: Fitted | str | os.PathLike[str]
+) -> tuple[xarray.DataArray, xarray.DataArray]:
     """Class (uint8, names in ``attrs['class_names']``) and confidence maps of a small area, in memory."""
     classes, confidence = compute_arrays(classify_job(source, classifier), names=("class", "confidence"))
     return classes, confidence

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from ..errors import InputError
 from ..raster.cog import TILE
 from ..raster.output_path import check_output_path
@@ -102,7 +103,9 @@ def fit_clusters(
     sample = sample_pixels(src, int(sample_size), seed)
     candidates = [int(k)] if k is not None else list(range(low, high + 1))
     if len(sample) <= max(candidates):
-        raise InputError(f"the area has only {len(sample)} pixels with data, too few for {max(candidates)} clusters")
+        raise InputError(
+            f"the area has only {len(sample)} pixels with data, too few for {max(candidates)} clusters"
+        )
     mini = src.grid.n_pixels > MINI_BATCH_ABOVE if mini_batch is None else bool(mini_batch)
     scores: dict[int, float] = {}
     best: Any = None
@@ -113,7 +116,9 @@ def fit_clusters(
             if len(np.unique(labels)) < 2:
                 continue
             scores[candidate] = float(
-                silhouette_score(sample, labels, sample_size=min(SILHOUETTE_SAMPLE, len(sample)), random_state=seed)
+                silhouette_score(
+                    sample, labels, sample_size=min(SILHOUETTE_SAMPLE, len(sample)), random_state=seed
+                )
             )
             logger.info("k %d: silhouette %.3f", candidate, scores[candidate])
             if best is None or scores[candidate] > scores[best[0]]:
@@ -129,7 +134,9 @@ class ClusterOperation(Operation):
     def __init__(self, clustering: Clustering) -> None:
         self.centroids = clustering.centroids
         self.squared = (self.centroids**2).sum(axis=1)
-        self.kinds = (ClassKind(name="clusters", class_names=tuple(f"cluster {i + 1}" for i in range(clustering.k))),)
+        self.kinds = (
+            ClassKind(name="clusters", class_names=tuple(f"cluster {i + 1}" for i in range(clustering.k))),
+        )
 
     def apply(self, embeddings: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
         x = embeddings[0]
@@ -168,8 +175,8 @@ def cluster_to_files(
     labels = np.asarray(clustering.estimator.labels_)
     shares = np.bincount(labels, minlength=clustering.k) / max(1, len(labels))
     rows = [
-        [i + 1, f"{shares[i]:.6f}", *(f"{v:.6f}" for v in centre)] for i, centre in enumerate(clustering.centroids)
+        [i + 1, f"{shares[i]:.6f}", *(f"{v:.6f}" for v in centre)]
+        for i, centre in enumerate(clustering.centroids)
     ]
     header = ["cluster", "sample_share", *(f"A{i:02d}" for i in range(EMBEDDING_DIM))]
     return raster, write_csv(header, rows, centroids_path, overwrite=overwrite)
-

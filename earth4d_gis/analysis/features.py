@@ -31,7 +31,7 @@ Tick = Callable[[int, int], None]
 
 
 def read_features(features: Any, what: str = "features") -> geopandas.GeoDataFrame:
-    """A GeoDataFrame from a vector-file path (or CSV of lat/lon) or a GeoDataFrame; no CRS means EPSG:4326."""
+    """A GeoDataFrame from a vector file (or a CSV of lat/lon) or a GeoDataFrame; no CRS means EPSG:4326."""
     import geopandas
 
     from ..raster.sample import read_points
@@ -64,7 +64,9 @@ def on_grid(frame: geopandas.GeoDataFrame, source: EmbeddingSource, what: str) -
             "choose an area that contains them"
         )
     if len(inside) < len(frame):
-        logger.info("%d of %d %s lie outside the area and are ignored", len(frame) - len(inside), len(frame), what)
+        logger.info(
+            "%d of %d %s lie outside the area and are ignored", len(frame) - len(inside), len(frame), what
+        )
     return inside
 
 
@@ -126,7 +128,10 @@ def feature_embeddings(
     owners: list[np.ndarray] = []
     points = [i for i, g in enumerate(geometries) if g.geom_type in ("Point", "MultiPoint")]
     if points:
-        centres = [geometries[i].centroid if geometries[i].geom_type == "MultiPoint" else geometries[i] for i in points]
+        centres = [
+            geometries[i].centroid if geometries[i].geom_type == "MultiPoint" else geometries[i]
+            for i in points
+        ]
         x = np.array([c.x for c in centres])
         y = np.array([c.y for c in centres])
         values = source.at_points(x, y)

@@ -14,7 +14,14 @@ from ..errors import InputError
 from .features import Tick
 from .products import ValueKind
 from .source import as_source
-from .supervised import Fitted, as_fitted, labelled_embeddings, make_estimator, split_plan, validation_predictions
+from .supervised import (
+    Fitted,
+    as_fitted,
+    labelled_embeddings,
+    make_estimator,
+    split_plan,
+    validation_predictions,
+)
 from .windows import AnalysisJob, Operation, base_tags, compute_arrays, write_outputs
 
 if TYPE_CHECKING:
@@ -69,7 +76,9 @@ def fit_regressor(
     if np.unique(targets).size < 2:
         raise InputError(f"label column {column!r} holds one value inside the area; nothing to regress")
     estimator = make_estimator("regression", method, seed)
-    true, predicted, scheme = validation_predictions(estimator, data, targets, folds, test_share, seed, stratify=False)
+    true, predicted, scheme = validation_predictions(
+        estimator, data, targets, folds, test_share, seed, stratify=False
+    )
     report = regression_report(true, predicted, scheme)
     report.update(method=method, label_column=column, n_features=data.n_features, source=src.description)
     logger.info("%s: R^2 %.3f, RMSE %.4g from %s", method, report["r2"], report["rmse"], scheme)

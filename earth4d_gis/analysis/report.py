@@ -33,7 +33,9 @@ def _save_figure(figure: Any, path: str | os.PathLike[str], overwrite: bool) -> 
     return out
 
 
-def classification_figure(report: dict[str, Any], path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+def classification_figure(
+    report: dict[str, Any], path: str | os.PathLike[str], overwrite: bool = False
+) -> Path:
     """Confusion matrix (row-normalised) and per-class F1 as one PNG."""
     import matplotlib
 
@@ -104,7 +106,9 @@ def change_figure(thresholds: np.ndarray, shares: np.ndarray, title: str,
     return _save_figure(figure, path, overwrite)
 
 
-def write_csv(header: list[str], rows: list[list[Any]], path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+def write_csv(
+    header: list[str], rows: list[list[Any]], path: str | os.PathLike[str], overwrite: bool = False
+) -> Path:
     out = check_output_path(path, overwrite)
     with staging_folder(out) as folder:
         staged = folder / out.name

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..raster.grid import WGS84, transformer
-from .features import on_grid, read_features, feature_embeddings
+from .features import feature_embeddings, on_grid, read_features
 from .products import MaskKind, ValueKind
 from .source import EmbeddingSource, as_source
 from .windows import AnalysisJob, Operation, base_tags, compute_arrays, sibling, write_outputs
@@ -83,7 +83,9 @@ class SimilarityOperation(Operation):
         self.threshold = threshold
         kinds: list[Any] = [ValueKind(name="similarity", descriptions=("cosine_similarity",))]
         if threshold is not None:
-            kinds.append(MaskKind(name="similarity mask", descriptions=(f"similarity_at_least_{threshold:g}",)))
+            kinds.append(
+                MaskKind(name="similarity mask", descriptions=(f"similarity_at_least_{threshold:g}",))
+            )
         self.kinds = tuple(kinds)
 
     def apply(self, embeddings: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -149,4 +151,6 @@ def similarity_to_files(
     outputs = [Path(out)]
     if threshold is not None:
         outputs.append(Path(mask_out) if mask_out else sibling(out, "mask"))
-    return write_outputs(job, outputs, tags=[tags] * len(outputs), overwrite=overwrite, what="similarity", **run)
+    return write_outputs(
+        job, outputs, tags=[tags] * len(outputs), overwrite=overwrite, what="similarity", **run
+    )

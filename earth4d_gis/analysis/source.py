@@ -187,7 +187,9 @@ def _identity_of(tags: dict[str, str]) -> tuple[str, str]:
     """(identity, description) from a GeoTIFF's tags."""
     if tags.get("software") == "earth4d-gis" and tags.get("model_fingerprint"):
         fingerprint = tags["model_fingerprint"]
-        return model_identity(fingerprint), f"earth4d-gis model {fingerprint[:12]} on {tags.get('date', '?')[:10]}"
+        return model_identity(
+            fingerprint
+        ), f"earth4d-gis model {fingerprint[:12]} on {tags.get('date', '?')[:10]}"
     return OFFICIAL, "AlphaEarth embeddings"
 
 
@@ -204,7 +206,9 @@ def open_raster(path: str | os.PathLike[str]) -> RasterSource:
     except RasterioError as exc:
         raise InputError(f"cannot read {p} as a raster ({first_line(exc)})") from None
     if count != EMBEDDING_DIM:
-        raise InputError(f"{p} has {count} band{'s' if count != 1 else ''}, not the 64 of an embedding raster")
+        raise InputError(
+            f"{p} has {count} band{'s' if count != 1 else ''}, not the 64 of an embedding raster"
+        )
     if crs is None:
         raise InputError(f"{p} has no CRS; embeddings need to know where they are")
     if transform.b != 0 or transform.d != 0:
@@ -222,7 +226,9 @@ def open_raster(path: str | os.PathLike[str]) -> RasterSource:
         raise InputError(f"{p} holds {dtype} values; embeddings are float or int8 (official quantisation)")
     bottom_up = transform.e > 0
     if bottom_up:
-        transform = Affine(transform.a, 0.0, transform.c, 0.0, -transform.e, transform.f + transform.e * height)
+        transform = Affine(
+            transform.a, 0.0, transform.c, 0.0, -transform.e, transform.f + transform.e * height
+        )
         logger.info("%s is stored bottom-up; reading it north-up", p)
     identity, description = _identity_of(tags)
     if quantized:
@@ -301,9 +307,11 @@ def same_grid(sources: list[EmbeddingSource]) -> None:
     first = sources[0].grid
     for other in sources[1:]:
         g = other.grid
-        if (g.width, g.height) != (first.width, first.height) or not np.allclose(
-            tuple(g.transform)[:6], tuple(first.transform)[:6]
-        ) or not CRS(g.crs).equals(first.crs):
+        if (
+            (g.width, g.height) != (first.width, first.height)
+            or not np.allclose(tuple(g.transform)[:6], tuple(first.transform)[:6])
+            or not CRS(g.crs).equals(first.crs)
+        ):
             raise InputError(
                 f"{other.description} is on another grid ({g.width} x {g.height}, {g.crs.name}) than "
                 f"{sources[0].description} ({first.width} x {first.height}, {first.crs.name})"
@@ -320,7 +328,11 @@ def source_as_array(source: EmbeddingSource) -> xarray.DataArray:
     array = xarray.DataArray(
         data,
         dims=("band", "y", "x"),
-        coords={"band": [f"A{i:02d}" for i in range(EMBEDDING_DIM)], "y": grid.y_coords(), "x": grid.x_coords()},
+        coords={
+            "band": [f"A{i:02d}" for i in range(EMBEDDING_DIM)],
+            "y": grid.y_coords(),
+            "x": grid.x_coords(),
+        },
         name="embeddings",
     )
     return array.rio.write_crs(grid.crs.to_wkt()).rio.write_transform(grid.transform)

@@ -117,7 +117,7 @@ def check_method(method: str) -> str:
 
 @dataclass
 class Labelled:
-    """Embeddings under labelled features: ``x [M, 64]``, label value per row, and feature id (group) per row."""
+    """Embeddings under labelled features: ``x [M, 64]``, the label and the feature (group) of each row."""
 
     x: np.ndarray
     values: np.ndarray
@@ -150,7 +150,11 @@ def labelled_embeddings(
             raise InputError(f"label column {column!r} is not numeric") from None
     frame = on_grid(frame, source, "labelled features")
     x, owner = feature_embeddings(
-        source, frame.reset_index(drop=True), max_pixels_per_polygon=max_pixels_per_polygon, seed=seed, tick=tick
+        source,
+        frame.reset_index(drop=True),
+        max_pixels_per_polygon=max_pixels_per_polygon,
+        seed=seed,
+        tick=tick,
     )
     if len(x) == 0:
         raise InputError("no labelled feature has embeddings inside the area (all of them fall on nodata)")
@@ -171,10 +175,10 @@ def make_estimator(task: str, method: str, seed: int) -> Any:
     if task == "classification":
         if method == "random-forest":
             return RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=seed)
-        return HistGradientBoostingClassifier(max_iter=200, random_state=seed)
+        return HistGradientBoostingClassifier(max_iter=100, random_state=seed)
     if method == "random-forest":
         return RandomForestRegressor(n_estimators=100, n_jobs=-1, random_state=seed)
-    return HistGradientBoostingRegressor(max_iter=200, random_state=seed)
+    return HistGradientBoostingRegressor(max_iter=100, random_state=seed)
 
 
 def split_plan(folds: int, test_share: float | None) -> tuple[int, float | None]:
@@ -189,7 +193,13 @@ def split_plan(folds: int, test_share: float | None) -> tuple[int, float | None]
 
 
 def validation_predictions(
-    estimator: Any, data: Labelled, targets: np.ndarray, folds: int, test_share: float | None, seed: int, stratify: bool
+    estimator: Any,
+    data: Labelled,
+    targets: np.ndarray,
+    folds: int,
+    test_share: float | None,
+    seed: int,
+    stratify: bool,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Out-of-sample predictions for honest accuracy: (true, predicted, scheme description).
 
@@ -208,7 +218,9 @@ def validation_predictions(
     if k < 2:
         raise InputError("accuracy needs at least two labelled features; add labels or use more of them")
     splitter: Any = (
-        StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed) if stratify else GroupKFold(n_splits=k)
+        StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        if stratify
+        else GroupKFold(n_splits=k)
     )
     predicted = np.empty(len(targets), dtype=targets.dtype)
     for train, test in splitter.split(data.x, targets, data.groups):

@@ -292,7 +292,8 @@ class DemoWorld:
             cls = np.where(noise.smoothstep(-1.0, -6.0, temperature) > 0.5, _SNOW, cls)
             return np.where(w_land < 0.5, 0, cls).astype(np.int64)
 
-        return np.concatenate([chunk(slice(s, s + _CHUNK)) for s in range(0, lat_a.size, _CHUNK)] or [np.zeros(0, np.int64)])
+        parts = [chunk(slice(s, s + _CHUNK)) for s in range(0, lat_a.size, _CHUNK)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def sample(self, n: int, seed: int = 42) -> SampleSet:
         """``n`` GBIF-like samples (clustered, mostly on land, years 2017..2024) with their embeddings."""
