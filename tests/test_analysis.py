@@ -11,6 +11,8 @@ import rasterio
 from analysis_world import SIZE, YEARS
 from rasterio.windows import Window
 from shapely.geometry import box
+from sklearn.ensemble import RandomForestClassifier
+from threadpoolctl import threadpool_limits
 
 from earth4d_gis.analysis import (
     change,
@@ -32,6 +34,11 @@ from earth4d_gis.analysis import (
 from earth4d_gis.analysis.source import OFFICIAL
 from earth4d_gis.errors import InputError
 from earth4d_gis.raster.cog import validate_cog
+
+
+def _forest() -> RandomForestClassifier:
+    """A small forest: these tests check the plumbing and the demo world's separability, not sklearn."""
+    return RandomForestClassifier(n_estimators=25, random_state=0)
 
 
 def _full(source) -> np.ndarray:
@@ -85,7 +92,10 @@ def test_rasters_that_cannot_be_embeddings_are_refused(tmp_path: Path, dtype, co
 def test_classifier_from_official_tile_beats_chance_on_held_out_points(
     official_tiles, labelled_points, analysis_truth, tmp_path: Path
 ) -> None:
-    fitted = fit_classifier(official_tiles["2019"], labelled_points["train"], "landcover", folds=3)
+    fitted = fit_classifier(
+        official_tiles["2019"], labelled_points["train"], "landcover", folds=3, estimator=_forest()
+    )
+    assert fitted.method == "RandomForestClassifier"
     report = fitted.report
     assert set(report) >= {"overall_accuracy", "per_class", "confusion_matrix", "chance_accuracy"}
     assert report["overall_accuracy"] > report["chance_accuracy"] + 0.4
@@ -108,7 +118,9 @@ def test_classifier_from_a_model_beats_chance(
     source = model_source(
         analysis_model, bbox=analysis_truth.bbox, date=YEARS[0], crs="EPSG:32610", resolution=20
     )
-    fitted = fit_classifier(source, labelled_points["train"], "landcover", test_share=0.3)
+    fitted = fit_classifier(
+        source, labelled_points["train"], "landcover", test_share=0.3, estimator=_forest()
+    )
     assert fitted.report["scheme"].startswith("held-out share 0.3")
     held = labelled_points["held_out"]
     x, y = (
@@ -144,19 +156,24 @@ def test_label_problems_are_one_line_errors(official_tiles, labelled_points, tmp
 
 def test_labels_in_another_crs_are_reprojected(official_tiles, labelled_points) -> None:
     mercator = labelled_points["train_frame"].to_crs("EPSG:3857")
-    a = fit_classifier(official_tiles["2019"], mercator, "landcover", folds=3)
-    b = fit_classifier(official_tiles["2019"], labelled_points["train_frame"], "landcover", folds=3)
+    a = fit_classifier(official_tiles["2019"], mercator, "landcover", folds=2, estimator=_forest())
+    b = fit_classifier(
+        official_tiles["2019"], labelled_points["train_frame"], "landcover", folds=2, estimator=_forest()
+    )
     assert a.report["n_samples"] == b.report["n_samples"] == 400
     assert a.report["overall_accuracy"] == pytest.approx(b.report["overall_accuracy"])
 
 
 def test_regression_of_elevation(official_tiles, labelled_points) -> None:
-    fitted, true, predicted = fit_regressor(
-        official_tiles["2019"], labelled_points["train"], "elevation", method="gradient-boosting", folds=3
-    )
+    with threadpool_limits(1):  # OpenMP threads of gradient boosting crawl on a loaded 2-core machine
+        fitted, true, predicted = fit_regressor(
+            official_tiles["2019"], labelled_points["train"], "elevation", method="gradient-boosting", folds=3
+        )
+    assert fitted.method == "gradient-boosting"
     print(f"elevation from embeddings: R^2 {fitted.report['r2']:.3f}, RMSE {fitted.report['rmse']:.1f} m")
     assert fitted.report["r2"] > 0.3 and len(true) == len(predicted) == 400
-    values = regress(official_tiles["2019"], fitted).values[0]
+    with threadpool_limits(1):
+        values = regress(official_tiles["2019"], fitted).values[0]
     assert np.isnan(values[:3, :3]).all() and np.isfinite(values[3:, 3:]).all()
     with pytest.raises(InputError, match="not numeric"):
         fit_regressor(official_tiles["2019"], labelled_points["train"], "landcover")
@@ -184,13 +201,13 @@ def test_change_is_high_where_the_class_changed(official_tiles, analysis_truth, 
     high, low = np.nanmean(one_minus_cos[changed]), np.nanmean(one_minus_cos[~changed])
     print(f"mean 1 - cos: {high:.3f} where the class changed, {low:.3f} elsewhere")
     assert high > 0.3 and low < 0.05
-    out, csv, png = change_to_files(
-        [official_tiles["2019"], official_tiles["2023"], official_tiles["2019"]], tmp_path / "series.tif"
-    )
+    # A series 2019, 2019 (the bottom-up copy), 2023: all the change is in its second step.
+    series = [official_tiles["2019"], official_tiles["2019-bottom-up"], official_tiles["2023"]]
+    out, csv, png = change_to_files(series, tmp_path / "series.tif")
     with rasterio.open(out) as src:
-        cumulative, step = src.read(1), src.read(2)
-    assert np.nanmax(step) == 2.0 and np.nanmin(step) == 1.0
-    np.testing.assert_allclose(cumulative.ravel(), 2 * one_minus_cos, atol=2e-3, equal_nan=True)
+        cumulative, step = src.read(1).ravel(), src.read(2).ravel()
+    np.testing.assert_allclose(cumulative, one_minus_cos, atol=1e-5, equal_nan=True)
+    assert (step[changed & np.isfinite(step)] == 2.0).all()
     rows = csv.read_text().splitlines()
     assert rows[0] == "threshold,changed_share,changed_pixels" and len(rows) == 21
     assert png.stat().st_size > 1000

@@ -90,12 +90,14 @@ def fit_classifier(
     test_share: float | None = None,
     max_pixels_per_polygon: int = 1000,
     seed: int = 0,
+    estimator: Any = None,
     tick: Tick | None = None,
 ) -> Fitted:
     """Fit a classifier on the embeddings under labelled points/polygons (a vector file or GeoDataFrame).
 
     Accuracy comes from k-fold cross-validation (``folds``) or a held-out share of the features
-    (``test_share``), grouped by feature; the final model is then fitted on all of them.
+    (``test_share``), grouped by feature; the final model is then fitted on all of them. ``estimator``: any
+    scikit-learn classifier to use instead of ``method``'s (e.g. a forest of another size).
     """
     src = as_source(source)
     folds, test_share = split_plan(folds, test_share)
@@ -116,7 +118,10 @@ def fit_classifier(
     if len(names) > MAX_CLASSES:
         raise InputError(f"label column {column!r} has {len(names)} classes, more than {MAX_CLASSES}")
     codes = np.searchsorted(np.array(names), np.array([str(v) for v in data.values]))
-    estimator = make_estimator("classification", method, seed)
+    if estimator is None:
+        estimator = make_estimator("classification", method, seed)
+    else:
+        method = type(estimator).__name__
     true, predicted, scheme = validation_predictions(
         estimator, data, codes, folds, test_share, seed, stratify=True
     )

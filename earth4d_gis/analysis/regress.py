@@ -64,9 +64,13 @@ def fit_regressor(
     test_share: float | None = None,
     max_pixels_per_polygon: int = 1000,
     seed: int = 0,
+    estimator: Any = None,
     tick: Tick | None = None,
 ) -> tuple[Fitted, np.ndarray, np.ndarray]:
-    """Fit a regressor on a numeric label column; returns it and the validation's (true, predicted)."""
+    """Fit a regressor on a numeric label column; returns it and the validation's (true, predicted).
+
+    ``estimator``: any scikit-learn regressor to use instead of ``method``'s.
+    """
     src = as_source(source)
     folds, test_share = split_plan(folds, test_share)
     data = labelled_embeddings(
@@ -75,7 +79,10 @@ def fit_regressor(
     targets = data.values.astype(np.float64)
     if np.unique(targets).size < 2:
         raise InputError(f"label column {column!r} holds one value inside the area; nothing to regress")
-    estimator = make_estimator("regression", method, seed)
+    if estimator is None:
+        estimator = make_estimator("regression", method, seed)
+    else:
+        method = type(estimator).__name__
     true, predicted, scheme = validation_predictions(
         estimator, data, targets, folds, test_share, seed, stratify=False
     )

@@ -24,6 +24,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from ..errors import InputError
+from ..raster.cog import TILE
 from ..raster.compute import WindowJob
 from ..raster.grid import WGS84, OutputGrid, parse_crs, transformer
 from ..raster.messages import first_line
@@ -61,10 +62,17 @@ class EmbeddingSource:
         """float32 ``[N, 64]`` at points given in the grid's CRS (NaN rows outside the grid or data)."""
         rows, cols = pixel_indices(self.grid, x, y)
         out = np.full((len(rows), EMBEDDING_DIM), np.nan, dtype=np.float32)
-        inside = (rows >= 0) & (rows < self.grid.height) & (cols >= 0) & (cols < self.grid.width)
-        for index in np.flatnonzero(inside):
-            pixel = self.read(Window(int(cols[index]), int(rows[index]), 1, 1))
-            out[index] = pixel[:, 0, 0]
+        inside = np.flatnonzero(
+            (rows >= 0) & (rows < self.grid.height) & (cols >= 0) & (cols < self.grid.width)
+        )
+        # One read per 512-pixel tile that holds points, of just the rows and columns they span.
+        tiles = (rows[inside] // TILE) * (self.grid.width // TILE + 1) + cols[inside] // TILE
+        for tile in np.unique(tiles):
+            members = inside[tiles == tile]
+            r0, c0 = int(rows[members].min()), int(cols[members].min())
+            window = Window(c0, r0, int(cols[members].max()) - c0 + 1, int(rows[members].max()) - r0 + 1)
+            block = self.read(window)
+            out[members] = block[:, rows[members] - r0, cols[members] - c0].T
         return out
 
 
