@@ -426,9 +426,7 @@ class Zonal(AnalysisAlgorithm):
             )
         )  # fmt: skip
         self.addParameter(
-            QgsProcessingParameterVectorDestination(
-                self.OUTPUT, "Zonal means", QgsProcessing.TypeVectorPolygon, fileFilter="GeoPackage (*.gpkg)"
-            )
+            QgsProcessingParameterVectorDestination(self.OUTPUT, "Zonal means", QgsProcessing.TypeVectorPolygon)
         )
 
     def command_arguments(self, parameters, context, feedback):  # noqa: ANN001, ANN201

@@ -42,7 +42,7 @@ class StyleResult(QgsProcessingLayerPostProcessorInterface):
 class StyleAnalysis(QgsProcessingLayerPostProcessorInterface):
     """Styles an analysis output (classes, values or mask) and moves it into the "Earth4D" group."""
 
-    _alive: dict[str, StyleAnalysis] = {}
+    _alive: list[StyleAnalysis] = []
 
     def __init__(self, style: str) -> None:
         super().__init__()
@@ -50,10 +50,11 @@ class StyleAnalysis(QgsProcessingLayerPostProcessorInterface):
 
     @classmethod
     def for_style(cls, style: str) -> StyleAnalysis:
-        """A shared instance per style: QGIS keeps a bare pointer, so Python must keep the object alive."""
-        if style not in cls._alive:
-            cls._alive[style] = cls(style)
-        return cls._alive[style]
+        """A new instance per loaded layer, kept referenced here: QGIS holds a bare pointer while the layer
+        loads and may delete the object afterwards, so one is never reused."""
+        instance = cls(style)
+        cls._alive[:] = [*cls._alive[-31:], instance]
+        return instance
 
     def postProcessLayer(  # noqa: N802 - QGIS's name
         self, layer: QgsMapLayer, context: QgsProcessingContext, feedback: QgsProcessingFeedback

@@ -39,7 +39,7 @@ def test_classify_algorithm_adds_named_classes_and_confidence(
         "earth4d:classify",
         {
             "INPUT": str(official_tiles["2019"]), "LABELS": str(labelled_points["train"]),
-            "LABEL_FIELD": "landcover", "FOLDS": 3, "OUTPUT": str(out), "CONFIDENCE": str(confidence),
+            "LABEL_FIELD": "landcover", "FOLDS": 2, "OUTPUT": str(out), "CONFIDENCE": str(confidence),
             "REPORT": str(report), "SAVE_MODEL": str(tmp_path / "model.skops"),
         },
     )  # fmt: skip
