@@ -137,6 +137,10 @@ def change_to_files(
         for t, s, n in zip(tally.thresholds, tally.shares, tally.exceeding, strict=True)
     ]
     write_csv(["threshold", "changed_share", "changed_pixels"], rows, csv_path, overwrite=overwrite)
-    dates = " .. ".join(d for d in tags.get("dates", "").split()) or f"{len(job.sources)} rasters"
-    change_figure(tally.thresholds, tally.shares, f"{kind}: {dates}", png_path, overwrite=overwrite)
+    names = [
+        str(s.date)[:10] if s.date is not None else getattr(s, "path", Path("?")).name for s in job.sources
+    ]
+    change_figure(
+        tally.thresholds, tally.shares, f"{kind}\n{' → '.join(names)}", png_path, overwrite=overwrite
+    )
     return raster, csv_path, png_path

@@ -46,7 +46,9 @@ def classification_figure(
     matrix = np.asarray(report["confusion_matrix"], dtype=np.float64)
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     size = max(5.0, 0.45 * len(names) + 3)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(2 * size, size))
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(2 * size + 2, size), layout="constrained", gridspec_kw={"width_ratios": (1.3, 1)}
+    )
     image = left.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     left.set_xticks(range(len(names)), names, rotation=60, ha="right")
     left.set_yticks(range(len(names)), names)
@@ -56,13 +58,15 @@ def classification_figure(
         if count:
             left.text(j, i, f"{int(count)}", ha="center", va="center", fontsize=7,
                       color="white" if shares[i, j] > 0.5 else "black")  # fmt: skip
-    figure.colorbar(image, ax=left, fraction=0.046, label="share of the true class")
+    figure.colorbar(image, ax=left, fraction=0.046, pad=0.02, label="share of the true class")
     f1 = [report["per_class"][n]["f1"] for n in names]
     right.barh(range(len(names)), f1, color="tab:blue")
     right.set_yticks(range(len(names)), names)
     right.invert_yaxis()
     right.set_xlim(0, 1)
     right.set_xlabel("F1")
+    for i, value in enumerate(f1):
+        right.text(min(value, 0.9) + 0.01, i, f"{value:.2f}", va="center", fontsize=8)
     figure.suptitle(
         f"overall accuracy {report['overall_accuracy']:.3f} (chance {report['chance_accuracy']:.3f}), "
         f"{report['scheme']}, {report['n_samples']} samples"

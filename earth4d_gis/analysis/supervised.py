@@ -205,6 +205,8 @@ def validation_predictions(
 
     Pixels of one polygon stay together (grouped splits), so a polygon never helps to predict itself.
     """
+    import warnings
+
     from sklearn.base import clone
     from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedGroupKFold
 
@@ -223,7 +225,11 @@ def validation_predictions(
         else GroupKFold(n_splits=k)
     )
     predicted = np.empty(len(targets), dtype=targets.dtype)
-    for train, test in splitter.split(data.x, targets, data.groups):
+    with warnings.catch_warnings():
+        # A rare class cannot be in every fold; the report's per-class support shows it.
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        splits = list(splitter.split(data.x, targets, data.groups))
+    for train, test in splits:
         model = clone(estimator).fit(data.x[train], targets[train])
         predicted[test] = model.predict(data.x[test])
     return targets, predicted, f"{k}-fold cross-validation grouped by feature"

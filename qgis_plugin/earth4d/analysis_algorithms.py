@@ -426,7 +426,9 @@ class Zonal(AnalysisAlgorithm):
             )
         )  # fmt: skip
         self.addParameter(
-            QgsProcessingParameterVectorDestination(self.OUTPUT, "Zonal means", QgsProcessing.TypeVectorPolygon)
+            QgsProcessingParameterVectorDestination(
+                self.OUTPUT, "Zonal means", QgsProcessing.TypeVectorPolygon
+            )
         )
 
     def command_arguments(self, parameters, context, feedback):  # noqa: ANN001, ANN201
