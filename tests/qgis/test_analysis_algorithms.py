@@ -147,3 +147,18 @@ def test_analysis_error_is_one_sentence(processing: Any, tmp_path: Path) -> None
     with pytest.raises(QgsProcessingException, match="Choose an embedding raster, or a model file"):
         processing.run("earth4d:cluster", {"OUTPUT": str(tmp_path / "x.tif")})
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_cancelled_analysis_raises_and_leaves_no_file(
+    processing: Any, official_tiles: dict, tmp_path: Path
+) -> None:
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+    from qgis.PyQt.QtCore import Qt
+
+    feedback = QgsProcessingFeedback()
+    # The core reports from its own thread: cancel right there, as a user's click would.
+    feedback.progressChanged.connect(lambda value: feedback.cancel(), Qt.DirectConnection)
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        parameters = {"INPUT": str(official_tiles["2019"]), "K": 3, "OUTPUT": str(tmp_path / "k.tif")}
+        processing.run("earth4d:cluster", parameters, feedback=feedback)
+    assert list(tmp_path.iterdir()) == []
