@@ -163,6 +163,7 @@ def write_outputs(
                 overviews = cog.write_overviews(base, kind, lambda: tracker.advance("overviews"))
                 vrt = cog.write_vrt(base, overviews, folder / "stack.vrt")
                 staged.append(cog.translate_to_cog(vrt, folder / out.name, kind))
+            tracker.advance("publishing", 0)  # the last chance to cancel: nothing is published yet
             for path, out in zip(staged, paths, strict=True):
                 publish(path, out)
         tracker.advance("done", finish, check=False)

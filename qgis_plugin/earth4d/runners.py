@@ -152,7 +152,7 @@ class InProcessRunner:
         from earth4d_gis_cli.options import PROGRESS_HOOK
 
         def report(fraction: float, message: str) -> None:
-            if cancel():
+            if cancel() and fraction < 1.0:  # at 1.0 the outputs are written: too late to cancel
                 raise CancelledError("cancelled")
             progress(fraction, message)
 
@@ -166,8 +166,6 @@ class InProcessRunner:
                 raise PluginError(_sentence(exc.format_message())) from None
 
         self._call(work)
-        if cancel():
-            raise Cancelled()
 
     def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
         from earth4d_gis.raster import rasterize
