@@ -135,9 +135,8 @@ def fit_classifier(
     return Fitted(estimator, "classification", method, column, src.identity, names, report)
 
 
-def classify_job(source: Any, classifier: Fitted | str | os.PathLike[str]) -> AnalysisJob:
+def classify_job(source: Any, fitted: Fitted) -> AnalysisJob:
     src: EmbeddingSource = as_source(source)
-    fitted = as_fitted(classifier, "classification")
     fitted.check_source(src)
     return AnalysisJob((src,), ClassifyOperation(fitted))
 
@@ -146,7 +145,8 @@ def classify(
     source: Any, classifier: Fitted | str | os.PathLike[str]
 ) -> tuple[xarray.DataArray, xarray.DataArray]:
     """Class (uint8, names in ``attrs['class_names']``) and confidence maps of a small area, in memory."""
-    classes, confidence = compute_arrays(classify_job(source, classifier), names=("class", "confidence"))
+    job = classify_job(source, as_fitted(classifier, "classification"))
+    classes, confidence = compute_arrays(job, names=("class", "confidence"))
     return classes, confidence
 
 
@@ -160,8 +160,8 @@ def classify_to_files(
     **run: Any,
 ) -> tuple[Path, Path]:
     """Write the class COG (names and colours in the file) and the confidence COG beside it."""
-    job = classify_job(source, classifier)
     fitted = as_fitted(classifier, "classification")
+    job = classify_job(source, fitted)
     tags = {**base_tags(job, "classify"), "method": fitted.method, "label_column": fitted.label_column}
     confidence_path = Path(confidence_out) if confidence_out else sibling(out, "confidence")
     paths = write_outputs(

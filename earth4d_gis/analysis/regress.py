@@ -93,16 +93,15 @@ def fit_regressor(
     return Fitted(estimator, "regression", method, column, src.identity, [], report), true, predicted
 
 
-def regress_job(source: Any, regressor: Fitted | str | os.PathLike[str]) -> AnalysisJob:
+def regress_job(source: Any, fitted: Fitted) -> AnalysisJob:
     src = as_source(source)
-    fitted = as_fitted(regressor, "regression")
     fitted.check_source(src)
     return AnalysisJob((src,), RegressOperation(fitted))
 
 
 def regress(source: Any, regressor: Fitted | str | os.PathLike[str]) -> xarray.DataArray:
     """The predicted value per pixel of a small area, in memory (float32, NaN nodata)."""
-    return compute_arrays(regress_job(source, regressor))[0]
+    return compute_arrays(regress_job(source, as_fitted(regressor, "regression")))[0]
 
 
 def regress_to_file(
@@ -110,7 +109,7 @@ def regress_to_file(
     overwrite: bool = False, **run: Any,
 ) -> Path:  # fmt: skip
     """Write the predicted value per pixel as a float32 COG."""
-    job = regress_job(source, regressor)
     fitted = as_fitted(regressor, "regression")
+    job = regress_job(source, fitted)
     tags = {**base_tags(job, "regress"), "method": fitted.method, "label_column": fitted.label_column}
     return write_outputs(job, [Path(out)], tags=[tags], overwrite=overwrite, what="regress", **run)[0]

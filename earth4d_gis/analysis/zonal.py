@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,14 +17,13 @@ import numpy as np
 from ..errors import InputError
 from ..raster.cog import TILE
 from ..raster.output_path import check_output_path, publish, staging_folder
-from .features import on_grid, polygon_pixels, read_features
+from .features import Tick, on_grid, polygon_pixels, read_features
 from .source import EMBEDDING_DIM, EmbeddingSource, as_source
 
 if TYPE_CHECKING:
     import geopandas
 
 BANDS = tuple(f"A{i:02d}" for i in range(EMBEDDING_DIM))
-Tick = Callable[[int, int], None]
 
 
 def _unit_means(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
