@@ -20,6 +20,7 @@ from .features import Tick
 from .products import MAX_CLASSES, ClassKind, ValueKind
 from .source import EmbeddingSource, as_source
 from .supervised import (
+    PREDICT_CHUNK,
     Fitted,
     as_fitted,
     labelled_embeddings,
@@ -46,10 +47,16 @@ class ClassifyOperation(Operation):
         )
 
     def apply(self, embeddings: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
-        probabilities = self.estimator.predict_proba(embeddings[0])
-        best = probabilities.argmax(axis=1)
-        classes = np.asarray(self.estimator.classes_)[best].astype(np.uint8)
-        confidence = probabilities[np.arange(len(best)), best].astype(np.float32)
+        x = embeddings[0]
+        classes = np.empty(len(x), dtype=np.uint8)
+        confidence = np.empty(len(x), dtype=np.float32)
+        labels = np.asarray(self.estimator.classes_)
+        for start in range(0, len(x), PREDICT_CHUNK):
+            rows = slice(start, start + PREDICT_CHUNK)
+            probabilities = self.estimator.predict_proba(x[rows])
+            best = probabilities.argmax(axis=1)
+            classes[rows] = labels[best]
+            confidence[rows] = probabilities[np.arange(len(best)), best]
         return classes[None], confidence[None]
 
 

@@ -15,6 +15,7 @@ from .features import Tick
 from .products import ValueKind
 from .source import as_source
 from .supervised import (
+    PREDICT_CHUNK,
     Fitted,
     as_fitted,
     labelled_embeddings,
@@ -36,7 +37,11 @@ class RegressOperation(Operation):
         self.kinds = (ValueKind(name="regression", descriptions=(fitted.label_column,)),)
 
     def apply(self, embeddings: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
-        return (self.estimator.predict(embeddings[0]).astype(np.float32)[None],)
+        x = embeddings[0]
+        out = np.empty(len(x), dtype=np.float32)
+        for start in range(0, len(x), PREDICT_CHUNK):
+            out[start : start + PREDICT_CHUNK] = self.estimator.predict(x[start : start + PREDICT_CHUNK])
+        return (out[None],)
 
 
 def regression_report(true: np.ndarray, predicted: np.ndarray, scheme: str) -> dict[str, Any]:

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 FORMAT = "earth4d-gis-fitted"
 METHODS = ("random-forest", "gradient-boosting")
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.")
+PREDICT_CHUNK = 32_768
+"""Pixels per call to an estimator: a forest's per-tree outputs for a whole window would cost a lot."""
 
 
 @dataclass
