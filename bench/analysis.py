@@ -77,6 +77,14 @@ def labels(tile: Path, folder: Path) -> Path:
     return path
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_one(op: str, size: int, folder: Path) -> dict[str, Any]:
     """One operation in this process; returns seconds and peak RSS."""
     from earth4d_gis import analysis
@@ -99,7 +107,7 @@ def run_one(op: str, size: int, folder: Path) -> dict[str, Any]:
         analysis.write_zonal(cells, folder / "cells.gpkg")
         extra = {"cells": len(cells)}
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     return {"op": op, "size": size, "seconds": round(seconds, 1),
             "pixels_per_s": round(size * size / seconds), "peak_rss_mb": round(peak_mb), **extra}  # fmt: skip
 
