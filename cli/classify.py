@@ -57,6 +57,8 @@ def command(**options: Any) -> None:
         saved = options.pop("saved")
         paths = report_paths(out, options, "classifier", overwrite, training=saved is None)
         if saved is not None:
+            if options["labels"] is not None:
+                raise UsageLineError("give --labels (to train) or --classifier (to reuse one), not both")
             fitted = load_fitted(saved)
         else:
             if options["labels"] is None or options["label_column"] is None:

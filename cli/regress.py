@@ -50,6 +50,8 @@ def command(**options: Any) -> None:
         paths = report_paths(out, options, "regressor", overwrite, training=saved is None)
         validation = None
         if saved is not None:
+            if options["labels"] is not None:
+                raise UsageLineError("give --labels (to train) or --regressor (to reuse one), not both")
             fitted = load_fitted(saved)
         else:
             if options["labels"] is None or options["label_column"] is None:
