@@ -21,7 +21,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("earth4d_gis_cli.train", "Train a model on AlphaEarth, your own files, or the demo world."),
     "rasterize": ("earth4d_gis_cli.rasterize", "Write a 64-band, int8 or RGB GeoTIFF for an area and date."),
     "sample": ("earth4d_gis_cli.sample", "Predict the 64-D embedding at each point of a vector layer."),
-    "similarity": ("earth4d_gis_cli.similarity", "Map cosine similarity to the embedding at a point."),
+    "similarity": (
+        "earth4d_gis_cli.similarity",
+        "Map cosine similarity to seed places, with a threshold mask.",
+    ),
+    "classify": ("earth4d_gis_cli.classify", "Classify embeddings from labelled points or polygons."),
+    "regress": ("earth4d_gis_cli.regress", "Map a numeric attribute learned from labelled features."),
+    "cluster": ("earth4d_gis_cli.cluster", "k-means clusters of the embeddings (k by silhouette)."),
+    "change": ("earth4d_gis_cli.change", "Change between two dates or over a series, with a report."),
+    "zonal": ("earth4d_gis_cli.zonal", "Mean embedding per polygon or grid cell, as a GeoPackage."),
     "video": ("earth4d_gis_cli.video", "Make the training-progression video from per-epoch maps."),
 }
 

@@ -7,6 +7,7 @@ Heavy libraries are imported only when a value is converted, so ``--help`` stays
 
 from __future__ import annotations
 
+import contextvars
 import json
 import sys
 from collections.abc import Callable
@@ -163,12 +164,22 @@ def _emit(event: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+PROGRESS_HOOK: contextvars.ContextVar[Callable[[float, str], None] | None] = contextvars.ContextVar(
+    "earth4d_progress_hook", default=None
+)
+"""Set by a caller that runs a command in its own process (the QGIS plugin): progress goes to this callback
+instead of stdout or a bar, whatever ``--progress`` says. The callback may raise ``CancelledError``."""
+
+
 def run_with_progress(mode: str, work: Callable[[Any, bool], Path]) -> Path:
     """Run ``work(progress_callback, show_bar)`` reporting as ``mode`` asks (bar | json | none).
 
     In json mode stdout gets one object per line: progress events, then ``done`` with the path or
     ``error`` with the message (the error is also raised, so the exit status is non-zero).
     """
+    hook = PROGRESS_HOOK.get()
+    if hook is not None:
+        return work(hook, False)
     if mode != "json":
         path = work(None, mode == "bar")
         click.echo(str(path), err=True)
@@ -194,3 +205,97 @@ def require_area(bbox: tuple[float, ...] | None, aoi: Path | None) -> tuple[floa
     if not bbox and aoi is None:
         raise UsageLineError("give --bbox W S E N or --aoi FILE")
     return tuple(bbox) if bbox else None
+
+
+# ---- embedding sources of the analysis commands: a model (area + date) or 64-band GeoTIFFs ----
+
+
+def source_options(multiple: bool = False) -> Callable[[F], F]:
+    """``--model`` + area + ``--date``, or ``--input`` GeoTIFF(s); ``multiple`` takes several dates/inputs."""
+    many = " Repeat for a series." if multiple else ""
+    return _compose(
+        click.option(
+            "--model", "-m", "model_path", type=FILE_PATH, default=None,
+            help="A model file (final_model.pt): embeddings predicted for --bbox/--aoi and --date.",
+        ),
+        click.option(
+            "--input", "-i", "inputs", type=FILE_PATH, multiple=True,
+            help="A 64-band embedding GeoTIFF instead of a model: this project's output or an official "
+            "AlphaEarth tile (int8, nodata -128)." + many,
+        ),
+        grid_options,
+        click.option(
+            "--date", "-d", "dates", type=DATE, multiple=True,
+            help="YYYY-MM-DD, YYYY, or an ISO datetime (with --model)." + many,
+        ),
+        elevation_options,
+    )  # fmt: skip
+
+
+def open_sources(
+    model_path: Path | None,
+    inputs: tuple[Path, ...],
+    dates: tuple[Any, ...],
+    bbox: tuple[float, ...] | None,
+    aoi: Path | None,
+    *,
+    count: str = "one",
+    **grid: Any,
+) -> list[Any]:
+    """The embedding sources the options name: one per input, or the model once per date.
+
+    ``count``: "one" (exactly one source), "two-or-more" (change).
+    """
+    from earth4d_gis.analysis.source import model_source, open_raster
+
+    if (model_path is None) == (not inputs):
+        raise UsageLineError("give either --model (with an area and --date) or --input GEOTIFF")
+    if inputs:
+        if dates:
+            raise UsageLineError("--date goes with --model; an --input raster has its own date")
+        sources = [open_raster(path) for path in inputs]
+    else:
+        area = require_area(bbox, aoi)
+        if not dates:
+            raise UsageLineError("--model needs --date")
+        max_pixels = grid.pop("max_pixels", None)
+        from earth4d_gis.predictor import load_model
+
+        model = load_model(model_path)  # type: ignore[arg-type]
+        sources = [
+            model_source(model, bbox=area, aoi=aoi, date=date, max_pixels=max_pixels, **grid)
+            for date in dates
+        ]
+    if count == "one" and len(sources) != 1:
+        raise UsageLineError("give one --input, or one --date with --model")
+    if count == "two-or-more" and len(sources) < 2:
+        raise UsageLineError("give two or more --date (with --model) or --input rasters")
+    return sources
+
+
+def scaled(progress: Callable[[float, str], None] | None, start: float, end: float) -> Any:
+    """``progress`` mapped onto [start, end] (one stage of a command that has several)."""
+    if progress is None:
+        return None
+
+    def report(fraction: float, message: str) -> None:
+        progress(start + (end - start) * float(fraction), message)
+
+    return report
+
+
+_SOURCE_KEYS = ("bbox_crs", "crs", "resolution", "width", "height", "dem", "elevation", "max_pixels")
+
+
+def pop_sources(options: dict[str, Any], count: str = "one") -> list[Any]:
+    """Take the source options (``source_options`` + ``run_options``' max-pixels) out of ``options``."""
+    grid = {key: options.pop(key) for key in _SOURCE_KEYS}
+    return open_sources(
+        options.pop("model_path"),
+        tuple(options.pop("inputs")),
+        tuple(options.pop("dates")),
+        options.pop("bbox"),
+        options.pop("aoi"),
+        count=count,
+        **grid,
+    )

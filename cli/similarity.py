@@ -1,4 +1,4 @@
-"""``earth4d-gis similarity``: a one-band map of cosine similarity to the embedding at a point."""
+"""``earth4d-gis similarity``: cosine similarity to one or several seed places, and a threshold mask."""
 
 from __future__ import annotations
 
@@ -8,72 +8,72 @@ from typing import Any
 import click
 
 from .options import (
+    FILE_PATH,
     OneLineCommand,
-    date_option,
-    elevation_options,
-    grid_options,
-    model_option,
     out_option,
     overwrite_option,
+    pop_sources,
     run_options,
+    run_with_progress,
+    source_options,
 )
-from .rasterize import rasterize_with_progress
 
 
 @click.command("similarity", cls=OneLineCommand)
-@model_option
+@source_options()
 @click.option(
-    "--point", nargs=2, type=float, required=True, metavar="LAT LON", help="The reference place (degrees)."
+    "--point",
+    "points",
+    nargs=2,
+    type=float,
+    multiple=True,
+    metavar="LAT LON",
+    help="A seed place (degrees). Repeat for several.",
 )
-@grid_options
-@date_option()
-@elevation_options
+@click.option(
+    "--seeds",
+    type=FILE_PATH,
+    default=None,
+    help="Seed points or polygons (any vector file, any CRS): every pixel inside a polygon counts.",
+)
+@click.option(
+    "--reduce",
+    type=click.Choice(["mean", "medoid"]),
+    default="mean",
+    show_default=True,
+    help="How several seeds' embeddings become one reference: normalised mean, or medoid.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="Also write a mask (1 where similarity >= THRESHOLD) beside --out (.mask.tif).",
+)
+@click.option(
+    "--mask", "mask_out", type=FILE_PATH, default=None, help="Mask file (default: OUT with .mask.tif)."
+)
 @out_option
 @overwrite_option
 @run_options
-def command(
-    model_path: Path,
-    point: tuple[float, float],
-    bbox: tuple[float, ...] | None,
-    bbox_crs: Any,
-    aoi: Path | None,
-    crs: Any,
-    resolution: float | None,
-    width: int | None,
-    height: int | None,
-    date: Any,
-    dem: Path | None,
-    elevation: float | None,
-    out: Path,
-    overwrite: bool,
-    max_pixels: int,
-    workers: int,
-    scheduler: str | None,
-    progress_mode: str,
-) -> None:
-    """Map how alike every pixel is to a reference place: cosine similarity of embeddings (float32).
+def command(**options: Any) -> None:
+    """Map how alike every pixel is to seed places: cosine similarity of embeddings (float32).
 
     Example: earth4d-gis similarity --model final_model.pt --point 37.77 -122.45
     --bbox -122.6 37.6 -122.3 37.9 --date 2024 --out sim.tif
     """
-    rasterize_with_progress(
-        progress_mode,
-        model_path,
-        out,
-        bbox,
-        aoi,
-        date=date,
-        bbox_crs=bbox_crs,
-        crs=crs,
-        resolution=resolution,
-        width=width,
-        height=height,
-        output="similarity",
-        point=point,
-        dem=dem,
-        elevation=elevation,
-        overwrite=overwrite,
-        max_pixels=max_pixels,
-        workers=workers,
-        scheduler=scheduler,
-    )
+    mode = options.pop("progress_mode")
+    out: Path = options.pop("out")
+    run = {"workers": options.pop("workers"), "scheduler": options.pop("scheduler")}
+
+    def work(progress: Any, bar: bool) -> Path:
+        from earth4d_gis.analysis.similarity import similarity_to_files
+
+        source = pop_sources(options)[0]
+        similarity_to_files(
+            source, out, points=list(options["points"]), seeds=options["seeds"], reduce=options["reduce"],
+            threshold=options["threshold"], mask_out=options["mask_out"], overwrite=options["overwrite"],
+            progress=progress, progress_bar=bar, **run,
+        )  # fmt: skip
+        return out
+
+    run_with_progress(mode, work)

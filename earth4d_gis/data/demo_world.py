@@ -272,6 +272,29 @@ class DemoWorld:
                 fill(start)
         return out
 
+    def land_cover(self, lat: Any, lon: Any, elevation: Any, time: Any) -> np.ndarray:
+        """The main land-cover class at each point (int64 indices into ``CLASSES``) in ``time``'s year.
+
+        Sea is "water" and cold places "snow and ice"; elsewhere the class of the point's parcel. This is
+        the truth that classifiers, clusterings and change maps of the demo world are checked against.
+        """
+        lat_a, lon_a, elev_a = validate_coordinates(lat, lon, elevation)
+        years = years_of(time, lat_a.size)
+
+        def chunk(sl: slice) -> np.ndarray:
+            lat_c, lon_c, elev_c = lat_a[sl], lon_a[sl], elev_a[sl]
+            p = geodetic_to_ecef(lat_c, lon_c, np.zeros_like(lat_c))
+            w_land = self._land_weight(self._land_score(p, lat_c, lon_c))
+            temperature, moisture = self._climate(p, lat_c, elev_c)
+            kind = self._landscape(p, temperature, moisture, elev_c)
+            scratch = np.zeros((lat_c.size, self._basis.shape[0]))
+            cls = self._add_land_cover(scratch, p, kind, years[sl], np.ones(lat_c.size))
+            cls = np.where(noise.smoothstep(-1.0, -6.0, temperature) > 0.5, _SNOW, cls)
+            return np.where(w_land < 0.5, 0, cls).astype(np.int64)
+
+        parts = [chunk(slice(s, s + _CHUNK)) for s in range(0, lat_a.size, _CHUNK)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
     def sample(self, n: int, seed: int = 42) -> SampleSet:
         """``n`` GBIF-like samples (clustered, mostly on land, years 2017..2024) with their embeddings."""
         from .demo_sampling import sample_locations

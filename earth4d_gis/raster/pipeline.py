@@ -49,21 +49,30 @@ def _warn_if_disk_is_short(out: Path, raw_bytes: int) -> None:
         )
 
 
-class _Progress:
-    """Reports work done to a callback and a tqdm bar, and raises ``CancelledError`` when asked to stop."""
+class ProgressTracker:
+    """Reports work done to a callback and a tqdm bar, and raises ``CancelledError`` when asked to stop.
+
+    ``what`` names the work in the bar and in the cancellation message (rasterize, classify, ...).
+    """
 
     def __init__(
-        self, total: int, progress: ProgressCallback | None, cancel: CancelCallback | None, bar: bool
+        self,
+        total: int,
+        progress: ProgressCallback | None,
+        cancel: CancelCallback | None,
+        bar: bool,
+        what: str = "rasterize",
     ) -> None:
         self.total = max(1, total)
         self.done = 0
         self.callback = progress
         self.cancel = cancel
-        self.bar = tqdm(total=self.total, unit="tile", desc="rasterize", disable=not bar, leave=False)
+        self.what = what
+        self.bar = tqdm(total=self.total, unit="tile", desc=what, disable=not bar, leave=False)
 
     def check(self) -> None:
         if self.cancel is not None and self.cancel():
-            raise CancelledError("rasterize was cancelled; no output was written")
+            raise CancelledError(f"{self.what} was cancelled; no output was written")
 
     def advance(self, message: str, n: int = 1, check: bool = True) -> None:
         self.done += n
@@ -139,7 +148,7 @@ def rasterize(
     windows = list(grid.windows(cog.TILE))
     overview_tiles = cog.overview_blocks(grid.width, grid.height)
     finish_weight = max(1, math.ceil((len(windows) + overview_tiles) / 10))
-    tracker = _Progress(len(windows) + overview_tiles + finish_weight, progress, cancel, progress_bar)
+    tracker = ProgressTracker(len(windows) + overview_tiles + finish_weight, progress, cancel, progress_bar)
     job = WindowJob.for_request(model, request)
     _warn_if_disk_is_short(out, grid.n_pixels * kind.count * np.dtype(kind.dtype).itemsize)
     try:

@@ -95,3 +95,52 @@ def add_to_group(layer: QgsRasterLayer, project: QgsProject | None = None) -> Qg
     group = root.findGroup(GROUP_NAME) or root.insertGroup(0, GROUP_NAME)
     group.insertLayer(0, layer)
     return layer
+
+
+def _gdal_band_classes(path: str) -> list[tuple[int, str, tuple[int, int, int, int]]]:
+    """(value, name, RGBA) of each class of an earth4d-gis class raster: names from its tags, colours
+    from its colour table (GDAL, as QGIS has it)."""
+    import json
+
+    from osgeo import gdal
+
+    dataset = gdal.Open(path)
+    if dataset is None:
+        raise PluginError(f"QGIS cannot open the result {path}.")
+    names = json.loads(dataset.GetMetadataItem("class_names") or "[]")
+    table = dataset.GetRasterBand(1).GetColorTable()
+    classes = []
+    for value, name in enumerate(names):
+        entry = (
+            table.GetColorEntry(value)
+            if table is not None and value < table.GetCount()
+            else (128, 128, 128, 255)
+        )
+        classes.append((value, str(name), tuple(int(c) for c in entry)))
+    dataset = None
+    return classes
+
+
+def style_analysis_layer(layer: QgsRasterLayer, style: str) -> None:
+    """Classes: a paletted renderer with the class names stored in the file; mask: two classes;
+    values (change, similarity, regression, confidence): a pseudocolour ramp over band 1's range."""
+    from qgis.core import QgsPalettedRasterRenderer
+    from qgis.PyQt.QtGui import QColor
+
+    if style == "values":
+        style_layer(layer, OutputKind.SIMILARITY)
+        return
+    if style == "classes":
+        entries = _gdal_band_classes(layer.source())
+        if not entries:
+            raise PluginError(f"{layer.source()} names no classes.")
+    elif style == "mask":
+        entries = [
+            (0, "below the threshold", (200, 200, 200, 255)),
+            (1, "at least the threshold", (220, 40, 40, 255)),
+        ]
+    else:
+        raise PluginError(f"Unknown layer style {style!r}.")
+    classes = [QgsPalettedRasterRenderer.Class(value, QColor(*rgba), name) for value, name, rgba in entries]
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+    layer.triggerRepaint()

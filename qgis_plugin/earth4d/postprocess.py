@@ -10,7 +10,7 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from .layers import GROUP_NAME, style_layer
+from .layers import GROUP_NAME, style_analysis_layer, style_layer
 from .request import OutputKind
 
 
@@ -36,14 +36,44 @@ class StyleResult(QgsProcessingLayerPostProcessorInterface):
         if not isinstance(layer, QgsRasterLayer) or not layer.isValid():
             return
         style_layer(layer, self.kind)
-        project = context.project()
-        if project is None:
+        _into_group(layer, context)
+
+
+class StyleAnalysis(QgsProcessingLayerPostProcessorInterface):
+    """Styles an analysis output (classes, values or mask) and moves it into the "Earth4D" group."""
+
+    _alive: list[StyleAnalysis] = []
+
+    def __init__(self, style: str) -> None:
+        super().__init__()
+        self.style = style
+
+    @classmethod
+    def for_style(cls, style: str) -> StyleAnalysis:
+        """A new instance per loaded layer, kept referenced here: QGIS holds a bare pointer while the layer
+        loads and may delete the object afterwards, so one is never reused."""
+        instance = cls(style)
+        cls._alive[:] = [*cls._alive[-31:], instance]
+        return instance
+
+    def postProcessLayer(  # noqa: N802 - QGIS's name
+        self, layer: QgsMapLayer, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> None:
+        if not isinstance(layer, QgsRasterLayer) or not layer.isValid():
             return
-        root = project.layerTreeRoot()
-        node = root.findLayer(layer.id())
-        if node is None:
-            return
-        group = root.findGroup(GROUP_NAME) or root.insertGroup(0, GROUP_NAME)
-        if node.parent() is not group:
-            group.insertChildNode(0, node.clone())
-            node.parent().removeChildNode(node)
+        style_analysis_layer(layer, self.style)
+        _into_group(layer, context)
+
+
+def _into_group(layer: QgsMapLayer, context: QgsProcessingContext) -> None:
+    project = context.project()
+    if project is None:
+        return
+    root = project.layerTreeRoot()
+    node = root.findLayer(layer.id())
+    if node is None:
+        return
+    group = root.findGroup(GROUP_NAME) or root.insertGroup(0, GROUP_NAME)
+    if node.parent() is not group:
+        group.insertChildNode(0, node.clone())
+        node.parent().removeChildNode(node)

@@ -8,13 +8,14 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import RASTER_ALGORITHMS
+from .analysis_algorithms import ANALYSIS_ALGORITHMS
 from .sample_algorithm import SamplePoints
 
 ICON_PATH = Path(__file__).with_name("icon.png")
 
 
 class Earth4DProvider(QgsProcessingProvider):
-    """Rasterize embeddings, rasterize RGB, similarity to a place, and sample points."""
+    """Rasterize embeddings, rasterize RGB, similarity to a place, sample points, and the analyses."""
 
     def id(self) -> str:
         return "earth4d"
@@ -32,3 +33,5 @@ class Earth4DProvider(QgsProcessingProvider):
         for algorithm in RASTER_ALGORITHMS:
             self.addAlgorithm(algorithm())
         self.addAlgorithm(SamplePoints())
+        for analysis in ANALYSIS_ALGORITHMS:
+            self.addAlgorithm(analysis())

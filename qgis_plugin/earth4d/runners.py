@@ -44,6 +44,8 @@ class Runner(Protocol):
 
     def sample(self, request: SampleRequest, progress: Progress, cancel: CancelPoll) -> Path: ...
 
+    def run_command(self, arguments: list[str], progress: Progress, cancel: CancelPoll) -> None: ...
+
 
 def core_import_problem() -> str | None:
     """None when the core imports in this Python, else why not (one line)."""
@@ -136,6 +138,34 @@ class InProcessRunner:
             raise Cancelled() from None
         except Earth4DError as exc:
             raise PluginError(_sentence(str(exc))) from None
+
+    def run_command(self, arguments: list[str], progress: Progress, cancel: CancelPoll) -> None:
+        """Run one ``earth4d-gis`` command (the analyses) in this process, its progress to ``progress``.
+
+        The command's own argument checks apply unchanged; cancelling raises from inside its progress
+        reports, so it stops at the next window and removes what it had staged.
+        """
+        import click
+
+        from earth4d_gis.errors import CancelledError
+        from earth4d_gis_cli.main import cli
+        from earth4d_gis_cli.options import PROGRESS_HOOK
+
+        def report(fraction: float, message: str) -> None:
+            if cancel() and fraction < 1.0:  # at 1.0 the outputs are written: too late to cancel
+                raise CancelledError("cancelled")
+            progress(fraction, message)
+
+        def work() -> None:
+            PROGRESS_HOOK.set(report)
+            try:
+                cli.main(args=list(arguments), prog_name="earth4d-gis", standalone_mode=False)
+            except click.ClickException as exc:
+                if cancel():
+                    raise CancelledError("cancelled") from None
+                raise PluginError(_sentence(exc.format_message())) from None
+
+        self._call(work)
 
     def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
         from earth4d_gis.raster import rasterize
@@ -264,6 +294,10 @@ class SubprocessRunner:
         with staged_output(request.output, request.overwrite) as target:
             self.run(rasterize_arguments(request, target), progress, cancel)
         return request.output
+
+    def run_command(self, arguments: list[str], progress: Progress, cancel: CancelPoll) -> None:
+        """Run one ``earth4d-gis`` command (the analyses) with ``--progress json``."""
+        self.run([*arguments, "--progress", "json"], progress, cancel)
 
     def sample(self, request: SampleRequest, progress: Progress, cancel: CancelPoll) -> Path:
         with staged_output(request.output, overwrite=True) as target:

@@ -31,10 +31,16 @@ def test_init_gui_and_unload_register_and_remove_everything(
     provider = registry.providerById("earth4d")
     assert provider is not None
     assert sorted(a.name() for a in provider.algorithms()) == [
+        "change",
+        "classify",
+        "cluster",
         "rasterize_embeddings",
         "rasterize_rgb",
+        "regress",
         "sample_points",
         "similarity",
+        "similarity_search",
+        "zonal",
     ]
     assert not plugin.action.icon().isNull()
     qgis_iface.addPluginToRasterMenu.assert_called_with("&Earth4D", plugin.action)

@@ -1,0 +1,73 @@
+"""``earth4d-gis zonal``: mean embedding per polygon or per cell of a coarser grid, as a GeoPackage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .options import (
+    FILE_PATH,
+    OneLineCommand,
+    UsageLineError,
+    out_option,
+    overwrite_option,
+    pop_sources,
+    run_options,
+    run_with_progress,
+    source_options,
+)
+
+
+@click.command("zonal", cls=OneLineCommand)
+@source_options()
+@click.option("--zones", type=FILE_PATH, default=None, help="Polygons (any vector file, any CRS).")
+@click.option(
+    "--grid-size",
+    type=float,
+    default=None,
+    help="Instead of polygons: square cells of this size (in the source CRS's units, e.g. metres).",
+)
+@out_option
+@overwrite_option
+@run_options
+def command(**options: Any) -> None:
+    """Average the embeddings over polygons or grid cells, re-normalised to unit length.
+
+    Writes a GeoPackage: the zones' attributes, pixel_count and columns A00..A63.
+
+    Example: earth4d-gis zonal --input tile.tif --zones fields.gpkg --out field_means.gpkg
+    """
+    mode = options.pop("progress_mode")
+    out: Path = options.pop("out")
+    if options.pop("workers") > 1 or options.pop("scheduler"):
+        raise UsageLineError("zonal reads the area in this process; --workers and --scheduler do not apply")
+
+    def work(progress: Any, bar: bool) -> Path:
+        from tqdm import tqdm
+
+        from earth4d_gis.analysis.zonal import write_zonal, zonal_grid, zonal_polygons
+        from earth4d_gis.raster.output_path import check_output_path
+
+        zones, grid_size = options["zones"], options["grid_size"]
+        if (zones is None) == (grid_size is None):
+            raise UsageLineError("give either --zones FILE or --grid-size SIZE")
+        check_output_path(out, options["overwrite"])
+        source = pop_sources(options)[0]
+        bar_ = tqdm(desc="zonal", unit="tile", disable=not bar, leave=False)
+
+        def tick(done: int, total: int) -> None:
+            bar_.total = total
+            bar_.n = done
+            bar_.refresh()
+            if progress:
+                progress(0.95 * done / max(1, total), f"tile {done} of {total}")
+
+        try:
+            frame = zonal_polygons(source, zones, tick) if zones else zonal_grid(source, grid_size, tick)
+        finally:
+            bar_.close()
+        return write_zonal(frame, out, overwrite=options["overwrite"])
+
+    run_with_progress(mode, work)
