@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .options import (
+    FLOAT,
     OneLineCommand,
     date_option,
     elevation_options,
@@ -23,7 +24,7 @@ from .rasterize import rasterize_with_progress
 @click.command("similarity", cls=OneLineCommand)
 @model_option
 @click.option(
-    "--point", nargs=2, type=float, required=True, metavar="LAT LON", help="The reference place (degrees)."
+    "--point", nargs=2, type=FLOAT, required=True, metavar="LAT LON", help="The reference place (degrees)."
 )
 @grid_options
 @date_option()
