@@ -28,6 +28,7 @@ from click.testing import CliRunner, Result
 from earth4d_gis.checkpoint import ModelBundle, save_model_file
 from earth4d_gis.elevation_prior import ElevationPrior
 from earth4d_gis.encoder import EncoderConfig
+from earth4d_gis.encoder.smooth import SmoothConfig
 from earth4d_gis.model import Earth4DModel
 from earth4d_gis.projection import RGBProjection
 from earth4d_gis_cli.main import cli
@@ -65,7 +66,7 @@ class Inputs:
 
 def _tiny_bundle(config: EncoderConfig, seed: int = 11) -> ModelBundle:
     torch.manual_seed(seed)
-    model = Earth4DModel(config, hidden=(32,), dropout=0.0)
+    model = Earth4DModel(config, hidden=(32,), dropout=0.0, smooth=SmoothConfig(n_per_scale=0))
     with torch.no_grad():
         for table in model.encoder.tables.values():
             table.uniform_(-1.0, 1.0)
