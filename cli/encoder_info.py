@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .options import OneLineCommand
+
 
 def _metres(value: float) -> str:
     if value >= 1000.0:
@@ -21,7 +23,7 @@ def _hours(value: float | None) -> str:
     return f"{value:,.2f} h"
 
 
-@click.command("encoder-info")
+@click.command("encoder-info", cls=OneLineCommand)
 @click.option(
     "--preset",
     default="default",

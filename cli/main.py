@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
+import threading
 
 import click
 
@@ -52,24 +54,56 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+        previous = _terminate_like_ctrl_c()
         try:
             return super().invoke(ctx)
         except Earth4DError as exc:
-            raise click.ClickException(str(exc)) from None
+            error = click.ClickException(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from None
+        except Terminated as exc:
+            click.echo("Error: stopped by SIGTERM; its temporary files were removed", err=True)
+            sys.exit(128 + exc.signum)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
+            click.echo("Error: interrupted (Ctrl-C); its temporary files were removed", err=True)
             sys.exit(130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so temporaries are removed and partial work is cleaned up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _terminate_like_ctrl_c() -> object | None:
+    """Make SIGTERM unwind like Ctrl-C (main thread only); returns the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="earth4d-gis")
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-v", "--verbose", count=True, help="More log output: -v what is being done (info), -vv debug.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors (no warnings).")
 def cli(verbose: int, quiet: bool) -> None:
     """earth4d-gis: AlphaEarth embeddings as a compact Earth4D neural field, served as GeoTIFFs.
 
     Train a model (`train`), then write maps for any area and date (`rasterize`), sample points
     (`sample`) or find places like a given one (`similarity`). Run `earth4d-gis COMMAND --help` for details.
     """
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    if quiet:
+        level = logging.ERROR
+    else:
+        level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)

@@ -30,14 +30,47 @@ class UsageLineError(click.ClickException):
     exit_code = 2
 
 
+def _asks_for_json(args: list[str]) -> bool:
+    """Whether raw arguments ask for ``--progress json`` (known before parsing succeeds)."""
+    for i, arg in enumerate(args):
+        if arg == "--progress=json" or (arg == "--progress" and i + 1 < len(args) and args[i + 1] == "json"):
+            return True
+    return False
+
+
+def error_message(exc: BaseException) -> str:
+    """The one line the CLI prints for a failure (without the ``Error: `` prefix)."""
+    if isinstance(exc, click.ClickException):
+        return exc.format_message()
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return str(exc)
+
+
 class OneLineCommand(click.Command):
-    """A command whose argument errors print one line instead of the usage text."""
+    """A command whose argument errors print one line instead of the usage text.
+
+    Under ``--progress json`` every failure, an argument error included, also ends stdout with an
+    ``{"event": "error", "message": ...}`` line.
+    """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        wants_json = _asks_for_json(args)  # before parsing, which consumes ``args``
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            raise UsageLineError(f"{exc.format_message()} (see --help)") from None
+            error = UsageLineError(f"{exc.format_message()} (see --help)")
+            if wants_json:
+                _emit({"event": "error", "message": error.format_message()})
+            raise error from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (Exception, KeyboardInterrupt) as exc:
+            if ctx.params.get("progress_mode") == "json":
+                _emit({"event": "error", "message": error_message(exc)})
+            raise
 
 
 class DateType(click.ParamType):
@@ -71,9 +104,31 @@ class CRSType(click.ParamType):
             self.fail(f"unknown CRS {value!r}", param, ctx)
 
 
+class FiniteFloatType(click.ParamType):
+    """A float that is a real number: ``nan`` and ``inf`` are refused, naming the option and value."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+FLOAT = FiniteFloatType()
 DATE = DateType()
 CRS = CRSType()
 FILE_PATH = click.Path(dir_okay=False, path_type=Path)
+VECTOR_PATH = click.Path(path_type=Path)
+"""A vector dataset: a file, or a folder such as a File Geodatabase (.gdb) or a shapefile folder."""
 
 
 def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -102,21 +157,24 @@ grid_options = _compose(
     click.option(
         "--bbox",
         nargs=4,
-        type=float,
+        type=FLOAT,
         default=None,
         metavar="W S E N",
         help="Area in --bbox-crs. In degrees W > E crosses the antimeridian.",
     ),
     click.option("--bbox-crs", type=CRS, default="EPSG:4326", show_default=True, help="CRS of --bbox."),
     click.option(
-        "--aoi", type=FILE_PATH, default=None, help="Polygons (any vector file); outside them is nodata."
+        "--aoi",
+        type=VECTOR_PATH,
+        default=None,
+        help="Polygons (any vector file or folder, e.g. .gpkg, .shp, .gdb); outside them is nodata.",
     ),
     click.option(
         "--crs", type=CRS, default=None, help="Output CRS (default: UTM zone of the area's centre)."
     ),
     click.option(
         "--resolution",
-        type=float,
+        type=FLOAT,
         default=None,
         help="Pixel size in CRS units (default 10 m; degrees if geographic).",
     ),
@@ -128,7 +186,7 @@ elevation_options = _compose(
     click.option("--dem", type=FILE_PATH, default=None, help="Elevation raster (any GDAL format)."),
     click.option(
         "--elevation",
-        type=float,
+        type=FLOAT,
         default=None,
         help="One elevation in metres for all pixels (default: model prior).",
     ),
@@ -174,28 +232,22 @@ instead of stdout or a bar, whatever ``--progress`` says. The callback may raise
 def run_with_progress(mode: str, work: Callable[[Any, bool], Path]) -> Path:
     """Run ``work(progress_callback, show_bar)`` reporting as ``mode`` asks (bar | json | none).
 
-    In json mode stdout gets one object per line: progress events, then ``done`` with the path or
-    ``error`` with the message (the error is also raised, so the exit status is non-zero).
+    In json mode stdout gets one object per line: progress events, then ``done`` with the path (an
+    ``error`` event comes from ``OneLineCommand``). Otherwise the path is printed on stdout, so a script
+    can capture it.
     """
     hook = PROGRESS_HOOK.get()
     if hook is not None:
         return work(hook, False)
     if mode != "json":
         path = work(None, mode == "bar")
-        click.echo(str(path), err=True)
+        click.echo(str(path))
         return path
 
     def report(fraction: float, message: str) -> None:
         _emit({"event": "progress", "fraction": round(float(fraction), 4), "message": message})
 
-    try:
-        path = work(report, False)
-    except Earth4DError as exc:
-        _emit({"event": "error", "message": str(exc)})
-        raise
-    except KeyboardInterrupt:
-        _emit({"event": "error", "message": "interrupted"})
-        raise
+    path = work(report, False)
     _emit({"event": "done", "path": str(path)})
     return path
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .options import (
-    FILE_PATH,
+    VECTOR_PATH,
     OneLineCommand,
     UsageLineError,
     date_option,
@@ -24,8 +24,8 @@ from .options import (
 @click.option(
     "--points",
     required=True,
-    type=FILE_PATH,
-    help="Points: any vector file, or a CSV with lat/lon columns.",
+    type=VECTOR_PATH,
+    help="Points: any vector file or folder (.gpkg, .shp, .gdb, ...), or a CSV with lat/lon columns.",
 )
 @click.option("--layer", default=None, help="Layer of a multi-layer points file.")
 @date_option(required=False)
@@ -63,4 +63,4 @@ def command(
         overwrite=overwrite,
         layer=layer,
     )
-    click.echo(str(path), err=True)
+    click.echo(str(path))

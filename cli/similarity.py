@@ -9,6 +9,7 @@ import click
 
 from .options import (
     FILE_PATH,
+    FLOAT,
     OneLineCommand,
     out_option,
     overwrite_option,
@@ -22,35 +23,8 @@ from .options import (
 @click.command("similarity", cls=OneLineCommand)
 @source_options()
 @click.option(
-    "--point",
-    "points",
-    nargs=2,
-    type=float,
-    multiple=True,
-    metavar="LAT LON",
-    help="A seed place (degrees). Repeat for several.",
-)
-@click.option(
-    "--seeds",
-    type=FILE_PATH,
-    default=None,
-    help="Seed points or polygons (any vector file, any CRS): every pixel inside a polygon counts.",
-)
-@click.option(
-    "--reduce",
-    type=click.Choice(["mean", "medoid"]),
-    default="mean",
-    show_default=True,
-    help="How several seeds' embeddings become one reference: normalised mean, or medoid.",
-)
-@click.option(
-    "--threshold",
-    type=float,
-    default=None,
-    help="Also write a mask (1 where similarity >= THRESHOLD) beside --out (.mask.tif).",
-)
-@click.option(
-    "--mask", "mask_out", type=FILE_PATH, default=None, help="Mask file (default: OUT with .mask.tif)."
+    FILE_PATH,
+    FLOAT,
 )
 @out_option
 @overwrite_option

@@ -9,6 +9,8 @@ import click
 
 from earth4d_gis.errors import InputError
 
+from .options import FLOAT, OneLineCommand
+
 DEMO_DEFAULT_SAMPLES = 200_000
 
 
@@ -22,7 +24,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     return widths
 
 
-@click.command("train", context_settings={"max_content_width": 110})
+@click.command("train", cls=OneLineCommand, context_settings={"max_content_width": 110})
 @click.option(
     "--dataset",
     type=click.Choice(["alphaearth", "demo"]),
@@ -63,11 +65,11 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option("--epochs", type=int, default=100, show_default=True, help="Number of training epochs.")
 @click.option("--batch-size", type=int, default=4000, show_default=True, help="Samples per training step.")
 @click.option(
-    "--learning-rate", type=float, default=2e-3, show_default=True, help="Peak Adam learning rate."
+    "--learning-rate", type=FLOAT, default=2e-3, show_default=True, help="Peak Adam learning rate."
 )
 @click.option(
     "--train-split",
-    type=float,
+    type=FLOAT,
     default=0.95,
     show_default=True,
     help="Share of samples used for training; the rest is the test set (reported, never trained or "
@@ -75,7 +77,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 )
 @click.option(
     "--validation-fraction",
-    type=float,
+    type=FLOAT,
     default=0.05,
     show_default=True,
     help="Share of the training part held out for early stopping and the choice of the best epoch.",
@@ -95,7 +97,11 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     help="auto: the GPU when torch sees one, else the CPU. CUDA is never required.",
 )
 @click.option(
-    "--seed", type=int, default=42, show_default=True, help="Random seed (split, initialisation, batches)."
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=42,
+    show_default=True,
+    help="Random seed (split, initialisation, batches).",
 )
 @click.option(
     "--output-dir",
@@ -126,10 +132,10 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     callback=_widths,
     help="Decoder hidden widths, comma-separated (each: Linear, LayerNorm, GELU, Dropout).",
 )
-@click.option("--dropout", type=float, default=0.0, show_default=True, help="Decoder dropout.")
+@click.option("--dropout", type=FLOAT, default=0.0, show_default=True, help="Decoder dropout.")
 @click.option(
     "--average-epochs",
-    type=float,
+    type=FLOAT,
     default=0.5,
     show_default=True,
     help="Average the weights over about this many epochs (exponential moving average); validation, early "
@@ -154,7 +160,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 )
 @click.option(
     "--field-weight",
-    type=float,
+    type=FLOAT,
     default=0.3,
     show_default=True,
     help="Weight of the network's own prediction (before the blend) in the loss.",
@@ -167,22 +173,22 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     help="Steps of linear learning-rate warm-up; then the rate follows a cosine over the epochs or the time "
     "limit, whichever ends first.",
 )
-@click.option("--weight-decay", type=float, default=0.0, show_default=True, help="Decoder weight decay.")
+@click.option("--weight-decay", type=FLOAT, default=0.0, show_default=True, help="Decoder weight decay.")
 @click.option(
     "--cosine-weight",
-    type=float,
+    type=FLOAT,
     default=1.0,
     show_default=True,
     help="Weight of (1 - cosine similarity) added to the squared-error loss.",
 )
 @click.option(
     "--l1-weight",
-    type=float,
+    type=FLOAT,
     default=0.0,
     show_default=True,
     help="Weight of the mean absolute error (what MAPE measures) added to the squared-error loss.",
 )
-@click.option("--grad-clip", type=float, default=1.0, show_default=True, help="Gradient norm clip (0: off).")
+@click.option("--grad-clip", type=FLOAT, default=1.0, show_default=True, help="Gradient norm clip (0: off).")
 @click.option(
     "--patience",
     type=int,
@@ -192,7 +198,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 )
 @click.option(
     "--time-limit",
-    type=float,
+    type=FLOAT,
     default=None,
     help="Stop training after this many minutes (the current epoch is cut short and evaluated).",
 )
@@ -242,15 +248,20 @@ def command(**opts: object) -> None:
     visualizations/ (Bay Area maps per epoch), training_curves.png, final_model.pt, metrics.json (with
     the zeros, mean-vector and kNN baselines on the same test set) and training_progression.mp4.
     Multi-GPU or multi-node: run it under `torchrun --nproc-per-node N earth4d-gis train ...`.
+
+    Ctrl-C or SIGTERM stops it (exit status 130 or 143); --resume continues from the last finished epoch
+    (checkpoints/last.pt); stopped before the first epoch finished, the same command starts afresh.
     """
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from earth4d_gis.files import check_output_folder
     from earth4d_gis.train import TrainConfig, train
 
     backend = None if opts["backend"] == "auto" else opts["backend"]
     _check_device_and_backend(opts["device"], backend)
-    samples, world = _load_data(opts)
     time_limit = opts["time_limit"]
+    if time_limit is not None and not time_limit > 0:
+        raise InputError(f"--time-limit {time_limit:g} must be a positive number of minutes")
     config = TrainConfig(
         output_dir=opts["output_dir"],
         epochs=opts["epochs"],
@@ -283,7 +294,9 @@ def command(**opts: object) -> None:
         skip_nan_test=opts["skip_nan_test"],
         resume=opts["resume"],
         overwrite=opts["overwrite"],
-    )
+    ).validate()
+    check_output_folder(config.output_dir, create=False)
+    samples, world = _load_data(opts)
     with logging_redirect_tqdm():
         result = train(config, samples, world=world)
     if result.model_path is not None:

@@ -6,16 +6,20 @@ from pathlib import Path
 
 import click
 
+from .options import FLOAT, OneLineCommand
 
-@click.command("video")
+
+@click.command("video", cls=OneLineCommand)
 @click.option(
     "--input-dir",
     required=True,
     type=click.Path(path_type=Path),
     help="Folder with the per-epoch maps (a training run's visualizations/ folder).",
 )
-@click.option("--output", required=True, type=click.Path(path_type=Path), help="The MP4 file to write.")
-@click.option("--fps", default=4.0, show_default=True, type=float, help="Frames (epochs) per second.")
+@click.option(
+    "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The MP4 file to write."
+)
+@click.option("--fps", default=4.0, show_default=True, type=FLOAT, help="Frames (epochs) per second.")
 @click.option(
     "--pattern",
     default="bay_area_epoch_*_rgb.png",

@@ -10,7 +10,6 @@ import datetime as _dt
 import hashlib
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 from ._version import __version__
 from .elevation_prior import ElevationPrior
 from .errors import ModelFileError
+from .files import atomic_output, check_output_folder
 from .geodesy import TimeSpan
 from .model import Earth4DModel
 from .projection import RGBProjection
@@ -29,7 +29,10 @@ MODEL_FORMAT_VERSION = 2
 
 
 def safe_torch_load(path: str | os.PathLike[str], what: str = "file") -> Any:
-    """``torch.load(weights_only=True)`` on CPU; one-sentence errors for missing, unsafe or broken files."""
+    """``torch.load(weights_only=True)`` on CPU; one-sentence errors for missing, unsafe or broken files.
+
+    torch's own messages are not passed on: they advise ``weights_only=False``, i.e. running the file.
+    """
     p = Path(path)
     if not p.exists():
         raise ModelFileError(f"{what} {p} does not exist")
@@ -40,33 +43,29 @@ def safe_torch_load(path: str | os.PathLike[str], what: str = "file") -> Any:
     except pickle.UnpicklingError as exc:
         if "unsupported global" in str(exc).lower():
             raise ModelFileError(
-                f"refused to load {p}: it holds Python objects that would run code when loaded"
+                f"refused to load {what} {p}: it is not a trusted earth4d-gis file (it holds Python objects "
+                "that would run code when loaded), and it was not loaded"
             ) from None
-        raise ModelFileError(f"{what} {p} is not a readable PyTorch file ({_first_line(exc)})") from None
-    except Exception as exc:  # noqa: BLE001 - torch's loader raises many types on arbitrary bytes
-        raise ModelFileError(f"{what} {p} is not a readable PyTorch file ({_first_line(exc)})") from None
+        raise _unreadable(p, what) from None
+    except Exception:  # noqa: BLE001 - torch's loader raises many types on arbitrary bytes
+        raise _unreadable(p, what) from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _unreadable(path: Path, what: str) -> ModelFileError:
+    return ModelFileError(
+        f"{what} {path} is not a trusted earth4d-gis file (not a readable PyTorch file) and was not loaded"
+    )
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Save to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
+    """Save to a temporary file beside ``path``, then rename: a crash never leaves half a file.
+
+    A failed write (full disk, read-only folder) is a one-line ``WriteError`` naming ``path``.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    check_output_folder(target.parent)
+    with atomic_output(target) as tmp:
         torch.save(obj, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
 
 
@@ -124,6 +123,27 @@ def save_model_file(bundle: ModelBundle, path: str | os.PathLike[str]) -> Path:
     return atomic_torch_save(payload, path)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check_weights(state_dict: dict[str, torch.Tensor], fingerprint: str, path: Any) -> None:
+    """Refuse weights that differ from the stored fingerprint (damaged, edited) or are not finite."""
+    if fingerprint and state_fingerprint(state_dict) != fingerprint:
+        raise ModelFileError(
+            f"{path} is a damaged earth4d-gis model file: its weights do not match the fingerprint stored "
+            "with them (the file was changed after it was written)"
+        )
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ModelFileError(
+                f"{path} holds {bad:,} non-finite weight(s) (NaN or inf) in {name}: its maps would be "
+                "meaningless; train it again"
+            )
+
+
 def load_model_file(
     path: str | os.PathLike[str], device: str | torch.device = "cpu", backend: str | None = None
 ) -> ModelBundle:
@@ -144,6 +164,7 @@ def load_model_file(
         prior = payload.get("elevation_prior")
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{path} is a damaged earth4d-gis model file ({_first_line(exc)})") from None
+    check_weights(payload["state_dict"], payload.get("fingerprint", ""), path)
     model.to(device).eval()
     return ModelBundle(
         model=model,

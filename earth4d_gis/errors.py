@@ -6,6 +6,9 @@ from __future__ import annotations
 class Earth4DError(Exception):
     """Base class: a problem the user can fix, described in one line."""
 
+    exit_code = 1
+    """The command-line exit status for this error."""
+
 
 class InputError(Earth4DError, ValueError):
     """Bad user input: a coordinate, date, bbox, CRS, file or option value."""
@@ -23,5 +26,12 @@ class DownloadError(Earth4DError):
     """A download that failed: unreachable network, HTTP error, or a checksum mismatch."""
 
 
+class WriteError(Earth4DError, OSError):
+    """An output that could not be written (full disk, read-only folder, ...), naming the file and why."""
+
+
 class CancelledError(Earth4DError):
-    """Work stopped because the user asked (Ctrl-C, a cancelled QGIS task)."""
+    """Work stopped because the user asked (Ctrl-C, SIGTERM, a cancelled QGIS task)."""
+
+    exit_code = 130
+    """Like a shell's status for a process ended by SIGINT."""

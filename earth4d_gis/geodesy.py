@@ -184,16 +184,15 @@ class TimeSpan:
 
         Raises ``InputError`` naming the first instant outside the span.
         """
-        if isinstance(times, (str, _dt.date, np.datetime64, int, float)):
-            parsed = np.array([parse_time(times)])
-        else:
-            parsed = parse_times(times)
+        single = isinstance(times, (str, _dt.date, np.datetime64, int, float))
+        parsed = np.array([parse_time(times)]) if single else parse_times(times)
         unit = (parsed - self._start_s).astype(np.float64) / self.seconds
         bad = (unit < 0.0) | (unit > 1.0)
         if bad.any():
             row = _first_bad(bad)
+            where = "" if single else f" at row {row}"
             raise InputError(
-                f"date {parsed[row]} at row {row} is outside the model's time span {self.start} .. {self.end}"
+                f"date {parsed[row]}{where} is outside the model's time span {self.start} .. {self.end}"
             )
         return unit
 

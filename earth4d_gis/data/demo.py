@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 import torch
 
 from ..errors import InputError
+from ..files import atomic_output
 from .demo_world import DemoWorld
 from .quantization import quantize
 from .samples import SampleSet
@@ -27,14 +27,8 @@ def make_demo_dataset(n_samples: int = 200_000, seed: int = 42, world: DemoWorld
 
 
 def _atomic_write(path: Path, write: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         write(tmp)  # type: ignore[operator]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def metadata_frame(samples: SampleSet) -> pd.DataFrame:

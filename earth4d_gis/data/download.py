@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .._version import __version__
 from ..errors import DownloadError
+from ..files import atomic_output, check_output_folder
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,8 @@ class Manifest:
             "software_version": __version__,
             "files": self.files,
         }
-        fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=self.path.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=2)
-        os.replace(tmp, self.path)
+        with atomic_output(self.path) as tmp:
+            tmp.write_text(json.dumps(doc, indent=2))
 
     def verify(self, name: str, path: Path) -> None:
         """Raise ``DownloadError`` when ``path`` differs from its recorded size or sha256."""
@@ -187,16 +185,20 @@ def fetch(url: str, dest: Path, *, force: bool = False, progress: bool = True) -
     """Make ``dest`` a verified copy of ``url``: download if missing (resuming a ``.part``), else verify.
 
     The first download records size and sha256 in the folder's manifest; later calls (and later
-    downloads of the same name) must match it. ``force`` discards the file, its part and its entry.
+    downloads of the same name) must match it. ``force`` downloads afresh and accepts the new file, but
+    the file in place (and its manifest entry) stays until the new one is complete: an offline forced
+    download loses nothing.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    check_output_folder(dest.parent, "data folder")
     manifest = Manifest(dest.parent)
     part = dest.with_name(dest.name + ".part")
     if force:
-        dest.unlink(missing_ok=True)
         part.unlink(missing_ok=True)
-        if manifest.files.pop(dest.name, None) is not None:
-            manifest.save()
+        log.info("downloading %s to %s again (--force-download)", url, dest)
+        download_to_part(url, part, progress=progress, label=dest.name)
+        os.replace(part, dest)
+        manifest.record(dest.name, url, dest)
+        return dest
     if dest.exists():
         if dest.name in manifest.files:
             manifest.verify(dest.name, dest)

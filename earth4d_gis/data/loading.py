@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +80,10 @@ def read_embeddings(path: str | os.PathLike[str]) -> np.ndarray:
 
         try:
             obj = torch.load(p, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, AttributeError, ValueError, EOFError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception:  # noqa: BLE001 - torch raises many types; its text advises loading unsafely
             raise DataError(
-                f"embeddings file {p} is not a plain tensor file and was refused (loading it could run code, "
-                f"or it is damaged): {first[:200]}"
+                f"embeddings file {p} is not a trusted tensor file and was not loaded (it holds Python "
+                "objects that could run code, or it is damaged)"
             ) from None
         if not isinstance(obj, torch.Tensor):
             raise DataError(f"embeddings file {p} holds a {type(obj).__name__}, not a tensor")
@@ -138,8 +136,11 @@ def _parse_dates(raw: pd.Series) -> np.ndarray:
         parsed = pd.to_datetime(raw, utc=True)
     else:
         parsed = pd.to_datetime(raw.astype("string"), errors="coerce", format="ISO8601", utc=True)
-    out = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype("datetime64[s]")
-    # Dates pandas cannot hold in nanoseconds (before 1677 or after 2262) are real dates, not junk.
+    # In its own unit (pandas >= 3 picks seconds or microseconds for far dates): converting through
+    # nanoseconds would wrap dates outside 1677-2262 around instead of keeping them.
+    out = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+    # Dates older pandas cannot hold in nanoseconds (before 1677 or after 2262) come back as NaT:
+    # they are real dates, not junk, so they are parsed again one by one.
     retry = np.flatnonzero(np.isnat(out) & raw.notna().to_numpy())[:_REPARSE_LIMIT]
     for row in retry:
         try:

@@ -26,6 +26,8 @@ class AreaOfInterest:
 
     geometries: tuple[Any, ...]
     crs: CRS
+    name: str = "the AOI"
+    """How messages name it: its file, or "the AOI"."""
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> AreaOfInterest:
@@ -49,7 +51,7 @@ class AreaOfInterest:
         if crs is None:
             logger.warning("AOI file %s has no CRS; assuming EPSG:4326", p)
             crs = WGS84
-        return cls(tuple(polygons), CRS.from_user_input(crs))
+        return cls(tuple(polygons), CRS.from_user_input(crs), f"AOI file {p}")
 
     def bounds(self) -> tuple[float, float, float, float]:
         """(W, S, E, N) of all polygons in the AOI's CRS."""
@@ -62,7 +64,7 @@ class AreaOfInterest:
         import geopandas
 
         series = geopandas.GeoSeries(list(self.geometries), crs=self.crs).to_crs(crs)
-        return AreaOfInterest(tuple(series), crs)
+        return AreaOfInterest(tuple(series), crs, self.name)
 
     def inside(self, grid: OutputGrid, window: Window) -> np.ndarray:
         """Boolean (height, width): True for pixels whose centre lies inside the polygons."""

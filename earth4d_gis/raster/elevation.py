@@ -16,13 +16,15 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
-from rasterio.warp import Resampling, reproject
+from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.windows import Window
 
 from ..elevation_prior import ElevationPrior
 from ..errors import InputError
 from .grid import WGS84, OutputGrid, parse_crs, transformer
+from .messages import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,12 @@ class ElevationSource:
 
     def at_points(self, lat: np.ndarray, lon: np.ndarray, prior: ElevationPrior) -> np.ndarray:
         raise NotImplementedError
+
+    def check_covers(self, grid: OutputGrid) -> None:
+        """Raise ``InputError`` when this source has no elevation anywhere in ``grid`` (DEMs only)."""
+
+    def check_covers_points(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        """Raise ``InputError`` when this source has no elevation at any of the points (DEMs only)."""
 
 
 class PriorElevation(ElevationSource):
@@ -100,11 +108,37 @@ class DemElevation(ElevationSource):
             try:
                 dataset = rasterio.open(self.path)
             except RasterioError as exc:
-                raise InputError(f"cannot read DEM {self.path} ({str(exc).splitlines()[0]})") from None
+                raise InputError(f"cannot read DEM {self.path} ({first_line(exc)})") from None
             if dataset.count < 1:
                 raise InputError(f"DEM {self.path} has no raster band")
             self._local.dataset = dataset
         return dataset
+
+    def _bounds_text(self) -> str:
+        left, bottom, right, top = self._open().bounds
+        return f"{left:g} {bottom:g} {right:g} {top:g} in {self.crs.name}"
+
+    def check_covers(self, grid: OutputGrid) -> None:
+        left, bottom, right, top = self._open().bounds
+        try:
+            west, south, east, north = transform_bounds(grid.crs.to_wkt(), self.crs.to_wkt(), *grid.bounds)
+        except (RasterioError, CPLE_BaseError, ValueError):
+            return  # the area cannot be expressed in the DEM's CRS: leave it to the per-pixel lookup
+        if west >= right or east <= left or south >= top or north <= bottom:
+            raise InputError(
+                f"DEM {self.path} (bounds {self._bounds_text()}) does not cover any of the area; "
+                "give a DEM of this area, --elevation, or neither (the model's prior)"
+            )
+
+    def check_covers_points(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        left, bottom, right, top = self._open().bounds
+        xs, ys = transformer(WGS84, self.crs).transform(lon, lat, errcheck=False)
+        xs, ys = np.atleast_1d(xs), np.atleast_1d(ys)
+        if not np.any((xs >= left) & (xs <= right) & (ys >= bottom) & (ys <= top)):
+            raise InputError(
+                f"DEM {self.path} (bounds {self._bounds_text()}) covers none of the {xs.size} points; "
+                "give a DEM of this area, --elevation, or neither (the model's prior)"
+            )
 
     @staticmethod
     def _fill(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, prior: ElevationPrior) -> np.ndarray:
@@ -124,15 +158,18 @@ class DemElevation(ElevationSource):
     ) -> np.ndarray:
         dataset = self._open()
         out = np.full((int(window.height), int(window.width)), np.nan, dtype=np.float64)
-        reproject(
-            source=rasterio.band(dataset, 1),
-            destination=out,
-            src_nodata=dataset.nodata,
-            dst_transform=grid.window_transform(window),
-            dst_crs=grid.crs.to_wkt(),
-            dst_nodata=np.nan,
-            resampling=Resampling.bilinear,
-        )
+        try:
+            reproject(
+                source=rasterio.band(dataset, 1),
+                destination=out,
+                src_nodata=dataset.nodata,
+                dst_transform=grid.window_transform(window),
+                dst_crs=grid.crs.to_wkt(),
+                dst_nodata=np.nan,
+                resampling=Resampling.bilinear,
+            )
+        except (RasterioError, CPLE_BaseError) as exc:
+            raise InputError(f"cannot read DEM {self.path} ({first_line(exc)})") from None
         return self._fill(out.ravel()[valid], lat, lon, prior)
 
     def at_points(self, lat: np.ndarray, lon: np.ndarray, prior: ElevationPrior) -> np.ndarray:
@@ -140,10 +177,13 @@ class DemElevation(ElevationSource):
         xs, ys = transformer(WGS84, self.crs).transform(lon, lat, errcheck=False)
         values = np.full(np.shape(lat), np.nan, dtype=np.float64)
         points = zip(np.atleast_1d(xs), np.atleast_1d(ys), strict=True)
-        for i, sample in enumerate(dataset.sample(points, indexes=1, masked=True)):
-            value = sample[0]
-            if value is not np.ma.masked:
-                values[i] = float(value)
+        try:
+            for i, sample in enumerate(dataset.sample(points, indexes=1, masked=True)):
+                value = sample[0]
+                if value is not np.ma.masked:
+                    values[i] = float(value)
+        except (RasterioError, CPLE_BaseError) as exc:
+            raise InputError(f"cannot read DEM {self.path} ({first_line(exc)})") from None
         return self._fill(values, np.atleast_1d(lat), np.atleast_1d(lon), prior)
 
 

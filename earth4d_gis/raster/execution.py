@@ -10,6 +10,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import sys
 from collections import deque
@@ -23,6 +24,7 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from .compute import WindowJob
+from .messages import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -81,15 +83,29 @@ def _in_order(submit: Any, windows: Iterable[Window], in_flight: int) -> Iterato
         yield window, result
 
 
+_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss|inproc)://)?\[?[\w.\-:]+\]?(?::\d{1,5})?(?:/[\w.\-/]*)?$")
+
+
+def check_scheduler_address(address: str) -> str:
+    """``address`` if it looks like a dask scheduler address (``tcp://host:8786``, ``host:8786``)."""
+    text = str(address).strip()
+    if not _ADDRESS.match(text):
+        raise InputError(
+            f"scheduler {address!r} is not a dask scheduler address (like tcp://host:8786 or host:8786)"
+        )
+    return text
+
+
 def _connect(scheduler: Any) -> tuple[Any, bool]:
     from distributed import Client
 
     if isinstance(scheduler, Client):
         return scheduler, False
+    address = check_scheduler_address(scheduler)
     try:
-        return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False), True
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise InputError(f"cannot reach the dask scheduler {scheduler!r} ({exc})") from None
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False), True
+    except Exception as exc:  # noqa: BLE001 - distributed raises OSError, TimeoutError, ValueError, ...
+        raise InputError(f"cannot reach the dask scheduler {scheduler!r} ({first_line(exc)})") from None
 
 
 @contextlib.contextmanager

@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from rasterio.errors import RasterioError
 from tqdm import tqdm
 
 from ..errors import CancelledError, Earth4DError, InputError
+from ..files import check_output_path, publish, staged_result, staging_folder, write_errors
 from . import cog
 from .compute import WindowJob
-from .execution import window_results
-from .messages import first_line
-from .output_path import check_output_path, publish, staging_folder
+from .execution import check_scheduler_address, window_results
 from .request import DEFAULT_MAX_PIXELS, plan_request
 
 if TYPE_CHECKING:
@@ -127,6 +125,8 @@ def rasterize(
         raise InputError(f"compression {compress!r} is not one of {', '.join(COMPRESSIONS)}")
     if int(workers) < 1:
         raise InputError(f"workers {workers} is not a positive number")
+    if isinstance(scheduler, str):
+        check_scheduler_address(scheduler)
     model = as_model(model)
     request = plan_request(
         model,
@@ -153,28 +153,31 @@ def rasterize(
     _warn_if_disk_is_short(out, grid.n_pixels * kind.count * np.dtype(kind.dtype).itemsize)
     try:
         tracker.check()
-        with staging_folder(out) as folder, cog.gdal_env():
+        with staging_folder(out) as folder, write_errors(out), cog.gdal_env():
             base = folder / "base.tif"
             dataset = cog.open_base(base, kind, grid, request.tags)
             try:
                 with window_results(job, windows, workers=workers, scheduler=scheduler) as results:
-                    for i, (window, pixels) in enumerate(results, start=1):
-                        dataset.write(pixels, window=window)
-                        tracker.advance(f"window {i} of {len(windows)}")
+                    try:
+                        for i, (window, pixels) in enumerate(results, start=1):
+                            dataset.write(pixels, window=window)
+                            tracker.advance(f"window {i} of {len(windows)}")
+                    except BrokenExecutor:
+                        raise Earth4DError(
+                            "a worker process died (out of memory?); try fewer workers"
+                        ) from None
             finally:
                 dataset.close()
             overviews = cog.write_overviews(base, kind, lambda: tracker.advance("overviews"))
             vrt = cog.write_vrt(base, overviews, folder / "stack.vrt")
-            staged = cog.translate_to_cog(vrt, folder / out.name, kind, compress=str(compress).upper())
+            staged = cog.translate_to_cog(
+                vrt, staged_result(folder, out), kind, compress=str(compress).upper()
+            )
             valid, errors, _ = cog.validate_cog(staged)
             if not valid:
                 logger.warning("%s failed COG validation: %s", out, "; ".join(errors))
-            publish(staged, out)
+            publish(staged, out, overwrite)
         tracker.advance("done", finish_weight, check=False)
-    except (RasterioError, OSError) as exc:
-        raise Earth4DError(f"could not write {out}: {first_line(exc)}") from None
-    except BrokenExecutor:
-        raise Earth4DError("a worker process died (out of memory?); try fewer workers") from None
     finally:
         tracker.close()
     logger.info("wrote %s (%s, %d x %d)", out, kind.name, grid.width, grid.height)

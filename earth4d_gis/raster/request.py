@@ -75,15 +75,38 @@ def read_aoi(aoi: Any) -> AreaOfInterest | None:
     raise InputError(f"AOI must be a vector file or a GeoDataFrame with a CRS, not {type(aoi).__name__}")
 
 
+def check_point(point: Sequence[float]) -> tuple[float, float]:
+    """(lat, lon) of a reference point, or ``InputError`` naming the value that is not a place."""
+    try:
+        lat, lon = (float(v) for v in point)
+    except (TypeError, ValueError):
+        raise InputError(f"point {point!r} is not two numbers LAT LON") from None
+    if not (np.isfinite(lat) and -90.0 <= lat <= 90.0):
+        raise InputError(f"point latitude {lat:g} is outside [-90, 90] (the point is LAT LON)")
+    if not (np.isfinite(lon) and -180.0 <= lon <= 180.0):
+        raise InputError(f"point longitude {lon:g} is outside [-180, 180] (the point is LAT LON)")
+    return lat, lon
+
+
+def check_aoi_overlaps(area: AreaOfInterest, grid: OutputGrid) -> None:
+    """Refuse an AOI that misses the grid: every pixel would be nodata."""
+    import shapely
+
+    box = shapely.box(*grid.bounds)
+    if not any(geom.intersects(box) for geom in area.to_crs(grid.crs).geometries):
+        west, south, east, north = area.bounds()
+        raise InputError(
+            f"{area.name} (bounds {west:g} {south:g} {east:g} {north:g} in its CRS) does not overlap the "
+            "bbox: every pixel would be nodata"
+        )
+
+
 def _reference_embedding(
     model: Earth4D, point: Sequence[float] | None, date: np.datetime64, elevation: ElevationSource
 ) -> np.ndarray | None:
     if point is None:
         return None
-    try:
-        lat, lon = (float(v) for v in point)
-    except (TypeError, ValueError):
-        raise InputError(f"point {point!r} is not two numbers LAT LON") from None
+    lat, lon = check_point(point)
     elev = elevation.at_points(np.array([lat]), np.array([lon]), model.elevation_prior)
     return model.predict([lat], [lon], elev, date)[0]
 
@@ -118,7 +141,12 @@ def plan_request(
             raise InputError("give a bbox (W S E N) or an AOI file")
         bbox, bbox_crs = area.bounds(), area.crs
     grid = output_grid(bbox, bbox_crs=bbox_crs, crs=crs, resolution=resolution, width=width, height=height)
+    if area is not None:
+        check_aoi_overlaps(area, grid)
+    if point is not None and output == "similarity":
+        check_point(point)
     source = elevation_source(dem, elevation)
+    source.check_covers(grid)
     reference = _reference_embedding(model, point, when, source) if output == "similarity" else None
     kind = output_kind(output, projection=model.rgb_projection, reference=reference)
     check_size(grid, kind, max_pixels)

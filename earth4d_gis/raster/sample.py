@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
+from ..files import check_output_path, publish, staged_result, staging_folder, write_error, write_errors
 from ..geodesy import parse_time, parse_times
 from .elevation import elevation_source
 from .grid import WGS84
 from .messages import first_line
-from .output_path import check_output_path, publish, staging_folder
 
 if TYPE_CHECKING:
     import geopandas
@@ -82,6 +82,23 @@ def _times(frame: Any, date: Any, date_column: str | None) -> Any:
     return parse_times(np.asarray(frame[date_column]))
 
 
+def _check_written(staged: Path, out: Path, driver: str, n_rows: int) -> None:
+    """Read the written file's row count back: some drivers ignore a failed write (a full disk)."""
+    try:
+        if driver == "parquet":
+            import pyarrow.parquet as pq
+
+            written = pq.read_metadata(staged).num_rows
+        else:
+            import pyogrio
+
+            written = pyogrio.read_info(staged, layer=out.stem if driver == "GPKG" else None)["features"]
+    except Exception as exc:  # noqa: BLE001 - an unreadable result is a failed write, whatever the reader says
+        raise write_error(out, exc) from None
+    if written != n_rows:
+        raise write_error(out, OSError(f"{written} of {n_rows} points were written"))
+
+
 def sample_points(
     model: Earth4D | str | os.PathLike[str],
     points: str | os.PathLike[str],
@@ -112,17 +129,19 @@ def sample_points(
     times = _times(frame, date, date_column)
     lat, lon = _lat_lon(frame)
     source = elevation_source(dem, elevation)
+    source.check_covers_points(lat, lon)
     logger.info("elevation: %s", source.description)
     embeddings = model.predict(lat, lon, source.at_points(lat, lon, model.elevation_prior), times)
     result = frame.copy()
     for i, band in enumerate(model.bands):
         result[band] = embeddings[:, i]
-    with staging_folder(out) as folder:
-        staged = folder / out.name
+    with staging_folder(out) as folder, write_errors(out):
+        staged = staged_result(folder, out)
         if driver == "parquet":
             result.to_parquet(staged)
         else:
             result.to_file(staged, driver=driver, layer=out.stem if driver == "GPKG" else None)
-        publish(staged, out)
+        _check_written(staged, out, driver, len(result))
+        publish(staged, out, overwrite)
     logger.info("wrote %d points to %s", len(result), out)
     return out

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..data.samples import SampleSet
+from ..files import atomic_output, check_output_folder
 
 BAND_NAMES = [f"A{i:02d}" for i in range(64)]
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a CSV to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    """Write a CSV to a temporary file beside ``path``, then rename it into place (mode per umask)."""
+    check_output_folder(path.parent)
+    with atomic_output(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -10,10 +10,8 @@ import gc
 import json
 import logging
 import math
-import os
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import files
 from ..checkpoint import ModelBundle, save_model_file
 from ..data.samples import SampleSet
 from ..elevation_prior import ElevationPrior
@@ -91,12 +90,16 @@ class _Layout:
     def epoch_checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"checkpoint_epoch_{epoch}.pt"
 
+    def reference_files(self) -> list[Path]:
+        """The files a run writes before its first epoch (the fixed test subset)."""
+        return [self.predictions / n for n in ("ground_truth.csv", "test_coordinates.csv")]
+
     def generated_files(self) -> list[Path]:
         """Files a previous run left here (removed by --overwrite; nothing else in the folder is touched)."""
         found = [self.root / n for n in ("final_model.pt", "metrics.json", "training_curves.png", VIDEO_NAME)]
         found += list(self.root.glob("final_bay_area_*.png"))
         found += list(self.checkpoints.glob("*.pt"))
-        found += [self.predictions / n for n in ("ground_truth.csv", "test_coordinates.csv")]
+        found += self.reference_files()
         found += list(self.predictions.glob("epoch_*.csv"))
         found += list(self.visualizations.glob("bay_area_epoch_*.png"))
         return [p for p in found if p.is_file()]
@@ -121,14 +124,8 @@ class _Forward(nn.Module):
 
 
 def _write_json_atomic(obj: Any, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with files.atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
     return path
 
 
@@ -197,15 +194,27 @@ class _Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.start_epoch = 0
         self.stop_reason = "epochs"
+        self.saved_epoch: int | None = None
 
     # ----- setup -------------------------------------------------------------------------------
     def _prepare_output(self) -> None:
         layout = self.layout
+        if self.config.resume and not layout.last.is_file():
+            raise InputError(
+                f"--resume: there is no checkpoint {layout.last} to continue from (no epoch of a run "
+                "there finished); run the same command without --resume"
+            )
+        files.check_output_folder(layout.root)
+        for folder in (layout.root, layout.checkpoints, layout.predictions, layout.visualizations):
+            files.remove_stale_temporaries(folder)  # what a killed run left (e.g. .last.pt.*.tmp)
         if self.config.resume:
-            if not layout.last.is_file():
-                raise InputError(f"--resume: there is no checkpoint {layout.last} to continue from")
             return
         previous = layout.generated_files() if layout.root.exists() else []
+        if previous and set(previous) <= set(layout.reference_files()):
+            # A run stopped before its first epoch ended left only its reference files: start afresh.
+            for path in previous:
+                path.unlink()
+            previous = []
         if previous and not self.config.overwrite:
             raise InputError(
                 f"output folder {layout.root} already holds a training run; use --resume to continue it "
@@ -374,6 +383,7 @@ class _Trainer:
             },
         }
         state.save_training_state(self.layout.last, payload)
+        self.saved_epoch = epoch
 
     def _save_model_only(self, path: Path, epoch: int, weights: dict[str, torch.Tensor]) -> None:
         state.save_training_state(
@@ -414,7 +424,7 @@ class _Trainer:
         )
         if self.layout.best.is_file():
             self.best_state = state.load_training_state(self.layout.best)["state_dict"]
-        self.start_epoch = int(payload["epoch"])
+        self.start_epoch = self.saved_epoch = int(payload["epoch"])
         log.info(
             "resuming after epoch %d (best validation loss %.6g at epoch %d)",
             self.start_epoch,
@@ -444,14 +454,14 @@ class _Trainer:
         return {"loss": self.ctx.mean(loss), "cosine": self.ctx.mean(cos), "mape": self.ctx.mean(mape)}
 
     # ----- one epoch ---------------------------------------------------------------------------
-    def _train_epoch(self, epoch: int, deadline: float | None) -> tuple[float, int, bool]:
+    def _train_epoch(self, epoch: int, deadline: float | None, label: str) -> tuple[float, int, bool]:
         cfg, ctx = self.config, self.ctx
         n = self.train_x.shape[0]
         perm = torch.randperm(n, generator=self.generator, device=self.device)
         steps = math.ceil(n / cfg.batch_size)
         bar = tqdm(
             total=steps,
-            desc=f"epoch {epoch}/{cfg.epochs}",
+            desc=label,
             unit="batch",
             leave=False,
             disable=not (cfg.progress and ctx.is_main),
@@ -620,11 +630,10 @@ class _Trainer:
             for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
                 if self._run_epoch(epoch, deadline):
                     break
-        except KeyboardInterrupt:
-            raise CancelledError(
-                f"training interrupted during epoch {epoch}; {self.layout.last} holds epoch {epoch - 1}, "
-                "continue with --resume"
-            ) from None
+        except KeyboardInterrupt as exc:
+            error = CancelledError(self._interrupted(epoch))
+            error.exit_code = 128 + int(getattr(exc, "signum", 2))  # 130 for Ctrl-C, 143 for SIGTERM
+            raise error from None
         train_seconds = time.monotonic() - train_start
         final_state = self.best_state
         if final_state is None and self.average is not None:
@@ -647,6 +656,18 @@ class _Trainer:
             log.info("test set: %s; %s", metrics.summary(model_metrics), verdict)
         ctx.barrier()
         return TrainResult(self.layout.root, model_path, result_metrics, self.history)
+
+    def _interrupted(self, epoch: int) -> str:
+        """What an interrupt in the main phase leaves, and how to go on."""
+        if self.saved_epoch is None:
+            return (
+                "training interrupted before its first epoch finished: there is nothing to resume; run the "
+                "same command again"
+            )
+        return (
+            f"training interrupted during epoch {epoch}; {self.layout.last} holds epoch {self.saved_epoch}, "
+            "continue with --resume"
+        )
 
     def _run_epoch(self, epoch: int, deadline: float | None) -> bool:
         """Train one epoch, validate, write outputs; True when training should stop."""
@@ -679,7 +700,7 @@ class _Trainer:
         Throughput is timed over the training alone.
         """
         started = time.monotonic()
-        train_loss, seen, out_of_time = self._train_epoch(epoch, deadline)
+        train_loss, seen, out_of_time = self._train_epoch(epoch, deadline, label)
         seconds = time.monotonic() - started
         val = self._validate()
         improved = self._record_epoch(epoch, train_loss, val, seen, seconds, label)

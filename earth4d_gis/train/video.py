@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..files import atomic_output, write_error
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,13 @@ def find_frames(input_dir: str | os.PathLike[str], pattern: str = DEFAULT_PATTER
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise InputError(f"frame {path} is not a readable image ({exc.__class__.__name__})") from None
 
 
 def _pad(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -58,29 +62,33 @@ def make_video(
     import imageio_ffmpeg
 
     target = Path(output)
+    if target.suffix.lower() != ".mp4":
+        raise InputError(f"output {target} must end in .mp4 (the video is an H.264 MP4)")
+    if target.is_dir():
+        raise InputError(f"output {target} is a folder, not a file name")
     if target.exists() and not overwrite:
         raise InputError(f"output {target} already exists (use --overwrite to replace it)")
     if not target.parent.is_dir():
         raise InputError(f"output folder {target.parent} does not exist")
-    if fps <= 0:
-        raise InputError(f"fps {fps} must be positive")
+    if not math.isfinite(fps) or fps <= 0:
+        raise InputError(f"fps {fps} must be a positive number")
     frames = find_frames(input_dir, pattern)
     sizes = [_read_rgb(p).shape[:2] for p in frames]
     height = -(-max(h for h, _ in sizes) // _MACRO_BLOCK) * _MACRO_BLOCK
     width = -(-max(w for _, w in sizes) // _MACRO_BLOCK) * _MACRO_BLOCK
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix or ".mp4", dir=target.parent)
-    os.close(fd)
-    try:
-        writer = imageio_ffmpeg.write_frames(tmp, (width, height), fps=fps, macro_block_size=_MACRO_BLOCK)
+    with atomic_output(target, overwrite=overwrite, extension=".mp4") as tmp:
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp), (width, height), fps=fps, macro_block_size=_MACRO_BLOCK, output_params=["-f", "mp4"]
+        )
         writer.send(None)
         try:
             for path in frames:
                 writer.send(np.ascontiguousarray(_pad(_read_rgb(path), height, width)))
         finally:
             writer.close()
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        # ffmpeg does not always fail when the disk is full: count what it wrote.
+        written, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
+        if written != len(frames):
+            raise write_error(target, OSError(f"{written} of {len(frames)} frames were written"))
     log.info("wrote %s (%d frames, %dx%d)", target, len(frames), width, height)
     return target

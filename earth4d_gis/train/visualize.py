@@ -7,16 +7,21 @@ works headless and inside other applications.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
+with warnings.catch_warnings():
+    # A venv whose matplotlib differs from the system's mpl_toolkits (QGIS-compatible venvs made with
+    # --system-site-packages) warns on import that 3-D axes are unavailable; no map here is 3-D.
+    warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+from ..files import atomic_output, check_output_folder
 from ..projection import RGBProjection
 
 BAY_AREA = (36.9, 38.9, -123.5, -121.0)
@@ -62,16 +67,10 @@ def points_in_bbox(lat: np.ndarray, lon: np.ndarray, bbox: tuple[float, float, f
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    """Render to a temporary PNG beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    """Render to a temporary PNG beside ``path``, then rename it into place (mode per umask)."""
+    check_output_folder(path.parent)
+    with atomic_output(path) as tmp:
         FigureCanvasAgg(fig).print_png(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
