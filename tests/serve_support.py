@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import signal
 import subprocess
@@ -80,10 +79,7 @@ def running_server(model: Path, *extra: str, timeout: float = 120.0) -> Iterator
     process die (``--stop-with-parent``).
     """
     argv = [*serve_command(), "serve", "--model", str(model), "--port", "0", "--stop-with-parent", *extra]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
-    )
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         line = ""
