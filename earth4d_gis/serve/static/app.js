@@ -177,16 +177,18 @@
     layer = L.tileLayer(tileUrl(), {
       tileSize: 256, maxZoom: 18, attribution: info.attribution, updateWhenIdle: true, keepBuffer: 1,
     });
-    let pending = 0;
-    layer.on("tileloadstart", () => { pending += 1; setStatus(`computing ${pending} tile${pending > 1 ? "s" : ""}…`); });
-    layer.on("tileload", () => { pending = Math.max(0, pending - 1); setStatus(pending ? `computing ${pending} tiles…` : ""); });
-    layer.on("tileerror", () => { pending = Math.max(0, pending - 1); setStatus("a tile failed; see the server log", true); });
+    layer.on("loading", () => setStatus("computing tiles…"));
+    layer.on("load", () => setStatus(""));
+    layer.on("tileerror", () => setStatus("a tile failed; see the server log", true));
     layer.addTo(map);
 
     if (info.extent) {
       const [w, s, e, n] = info.extent;
       extentBox = L.rectangle([[s, w], [n, e]], { color: "#4fd1a5", weight: 1.5, fill: false, dashArray: "6 6", interactive: false }).addTo(map);
-      extentBox.bindTooltip("training data", { permanent: true, direction: "top", className: "extent-label" });
+      L.marker([n, w], {
+        interactive: false,
+        icon: L.divIcon({ className: "extent-label", html: "training data", iconSize: [90, 14], iconAnchor: [-4, 16] }),
+      }).addTo(map);
       map.fitBounds(extentBox.getBounds(), { paddingTopLeft: [320, 20], maxZoom: 12 });
     } else {
       map.setView([20, 0], 2);
