@@ -36,7 +36,9 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise UsageLineError(f"port {port} on {host} is already in use; choose another with --port") from None
+            raise UsageLineError(
+                f"port {port} on {host} is already in use; choose another with --port"
+            ) from None
         raise UsageLineError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     return sock
 

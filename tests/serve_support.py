@@ -79,7 +79,9 @@ def running_server(model: Path, *extra: str, timeout: float = 120.0) -> Iterator
     process die (``--stop-with-parent``).
     """
     argv = [*serve_command(), "serve", "--model", str(model), "--port", "0", "--stop-with-parent", *extra]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + timeout
         line = ""

@@ -10,9 +10,9 @@ import morecantile
 import numpy as np
 import pytest
 import rasterio
+from encoder_specs import small_spec
 from fastapi.testclient import TestClient
 from rio_tiler.colormap import cmap
-from encoder_specs import small_spec
 from serve_support import AREA, DATE, fetch, make_model, png_pixels, running_server
 
 import earth4d_gis
@@ -31,7 +31,9 @@ WMTS_NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.ne
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model whose finest level (4 m) varies within a 10 m pixel, so averaging shows."""
     spec = small_spec((6, 14, 4e3, 4.0), (2, 10, 1e6, 5e5))
-    return make_model(tmp_path_factory.mktemp("serve") / "alps.pt", EncoderConfig.from_spec("rough", spec, TimeSpan()))
+    return make_model(
+        tmp_path_factory.mktemp("serve") / "alps.pt", EncoderConfig.from_spec("rough", spec, TimeSpan())
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,9 @@ def rasterize_tile(model: Earth4D, tile: morecantile.Tile, out: Path, output: st
     )
 
 
-def test_tile_pixels_equal_rasterize_in_web_mercator(client: TestClient, model: Earth4D, tmp_path: Path) -> None:
+def test_tile_pixels_equal_rasterize_in_web_mercator(
+    client: TestClient, model: Earth4D, tmp_path: Path
+) -> None:
     tile = tile_at(14)
     assert oversample_levels(tile, 1) == 0, "zoom 14 at 47 N has pixels under 10 m: one prediction each"
     response = client.get(tile_url(tile), params={"date": DATE, "style": "rgb"})
@@ -104,7 +108,9 @@ def test_zoomed_out_tile_is_the_unit_mean_of_finer_pixels_as_rasterize_overviews
     assert (np.abs(pixels - one_point) > 1).mean() > 0.05, "a zoomed-out pixel must be a mean, not one point"
 
 
-def test_similarity_tile_equals_rasterize_similarity(client: TestClient, model: Earth4D, tmp_path: Path) -> None:
+def test_similarity_tile_equals_rasterize_similarity(
+    client: TestClient, model: Earth4D, tmp_path: Path
+) -> None:
     tile = tile_at(14)
     response = client.get(tile_url(tile, "/similarity.png"), params={"date": DATE, "lat": LAT, "lon": LON})
     pixels = png_pixels(response.content)[..., :3].astype(int)
@@ -186,7 +192,10 @@ def test_tilejson_and_wmts_describe_the_layer(client: TestClient) -> None:
         f"earth4d-bands-{DATE}-bands",
     ]
     template = layers[0].find("w:ResourceURL", WMTS_NS).get("template")
-    assert template == f"http://testserver/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png?date={DATE}&style=rgb"
+    assert (
+        template
+        == f"http://testserver/tiles/{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png?date={DATE}&style=rgb"
+    )
     matrices = root.findall("w:Contents/w:TileMatrixSet/w:TileMatrix", WMTS_NS)
     assert len(matrices) == 23
     assert matrices[0].find("w:MatrixWidth", WMTS_NS).text == "1"

@@ -30,7 +30,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     spec = small_spec((6, 12, 5e3, 50.0), (2, 10, 1e6, 5e5))
-    model = make_model(tmp_path_factory.mktemp("browser") / "alps.pt", EncoderConfig.from_spec("t", spec, TimeSpan()))
+    model = make_model(
+        tmp_path_factory.mktemp("browser") / "alps.pt", EncoderConfig.from_spec("t", spec, TimeSpan())
+    )
     with running_server(model) as (url, _line):
         yield url
 
@@ -89,7 +91,10 @@ def test_the_map_loads_tiles_and_the_date_slider_requests_new_ones(
         f".filter(n => n.includes('date={NEW_DATE}')); return r.length ? r : null",
     )
     assert all("/tiles/" in url for url in requested)
-    _wait(browser, f"const s = {LOADED_TILES[7:]}; return s.filter(u => u.includes('date={NEW_DATE}')).length >= 4")
+    _wait(
+        browser,
+        f"const s = {LOADED_TILES[7:]}; return s.filter(u => u.includes('date={NEW_DATE}')).length >= 4",
+    )
 
     shot = tmp_path / "map.png"
     browser.save_screenshot(str(shot))  # type: ignore[attr-defined]

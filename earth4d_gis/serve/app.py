@@ -170,7 +170,7 @@ def create_app(
     async def similarity_tile(
         z: int, x: int, y: int, date: OptionalText = None, lat: OptionalText = None, lon: OptionalText = None
     ) -> Response:
-        """Cosine similarity of every pixel to the embedding at ``lat``/``lon`` on ``date`` (viridis, 0..1)."""
+        """Cosine similarity of each pixel to the embedding at ``lat``/``lon`` on ``date`` (viridis, 0..1)."""
         check_tile(z, x, y)
         when = service.parse_date(date)
         lat_v, lon_v = parse_coordinate(lat, "lat", 90.0), parse_coordinate(lon, "lon", 180.0)

@@ -11,7 +11,7 @@ DEFAULT_CACHE_MB = 256
 
 
 class TileCache:
-    """PNG bytes by key (model fingerprint, date, style and its parameters, z, x, y); at most ``max_bytes``."""
+    """PNG bytes by key (model fingerprint, style and its parameters, z, x, y); at most ``max_bytes``."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max(int(max_bytes), 1)

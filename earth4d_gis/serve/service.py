@@ -118,7 +118,9 @@ class TileService:
         try:
             span.to_unit(when)
         except InputError:
-            raise InputError(f"{name} {text} is outside the model's time span {span.start} .. {span.end}") from None
+            raise InputError(
+                f"{name} {text} is outside the model's time span {span.start} .. {span.end}"
+            ) from None
         return when
 
     def default_date(self) -> str:

@@ -75,7 +75,7 @@ def scalar_style(values: np.ndarray, value_range: tuple[float, float], colormap:
 
 
 def cosine(embeddings: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Cosine similarity ``[h, w]`` of unit embeddings ``[64, h, w]`` to a reference vector (NaN stays NaN)."""
+    """Cosine similarity ``[h, w]`` of unit embeddings ``[64, h, w]`` to a reference (NaN stays NaN)."""
     ref = np.asarray(reference, dtype=np.float32)
     ref = ref / max(float(np.linalg.norm(ref)), 1e-12)
     return np.einsum("bij,b->ij", embeddings, ref)

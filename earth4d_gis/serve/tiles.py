@@ -92,7 +92,9 @@ class TileKey:
 class TileEmbeddings:
     """Unit-length embeddings ``[64, 256, 256]`` of tiles, with a small bounded cache shared by threads."""
 
-    def __init__(self, model: Earth4D, max_oversample: int = DEFAULT_OVERSAMPLE, cache_bytes: int = 0) -> None:
+    def __init__(
+        self, model: Earth4D, max_oversample: int = DEFAULT_OVERSAMPLE, cache_bytes: int = 0
+    ) -> None:
         if not 0 <= int(max_oversample) <= 3:
             raise InputError(f"oversample {max_oversample} is not between 0 and 3")
         self.model = model
