@@ -30,13 +30,15 @@ ATTRIBUTION = (
 )
 DEFAULT_EMBEDDING_CACHE_MB = 192
 DEFAULT_DATE = "2024-06-01"
+PNG_ZLEVEL = 1
+"""zlib level of tile PNGs: level 1 encodes in about half the time of GDAL's default 6, ~12 % larger."""
 
 
 def encode_png(rendered: styles.Rendered) -> bytes:
     """A PNG (RGBA: transparent where nothing was predicted) of a rendered tile, through rio-tiler."""
     mask = np.broadcast_to(~rendered.valid, rendered.data.shape)
     image = ImageData(np.ma.MaskedArray(rendered.data, mask=mask))
-    return image.render(img_format="PNG", colormap=rendered.colormap)
+    return image.render(img_format="PNG", colormap=rendered.colormap, ZLEVEL=PNG_ZLEVEL)
 
 
 def parse_coordinate(value: Any, name: str, limit: float) -> float:
