@@ -83,7 +83,9 @@ async def _measure(model_path: str, workers: int, n_tiles: int, repeats: int) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="A model file (default: the default preset, random weights).")
     parser.add_argument("--workers", type=int, default=2, help="Tile threads of the server (default 2).")
     parser.add_argument("--tiles", type=int, default=16, help="Zoom-14 tiles for the throughput figures.")

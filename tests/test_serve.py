@@ -201,6 +201,48 @@ def test_tilejson_and_wmts_describe_the_layer(client: TestClient) -> None:
     assert matrices[0].find("w:MatrixWidth", WMTS_NS).text == "1"
 
 
+def test_tiles_are_computed_off_the_event_loop_and_shared(
+    model: Earth4D, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import threading
+
+    import httpx
+
+    app = create_app(model, workers=2)
+    service = app.state.service
+    gate, calls = threading.Event(), []
+    original = service.render_tile
+
+    def held(*args: object) -> bytes:
+        calls.append(args)
+        assert gate.wait(30), "the test never released the tile"
+        return original(*args)
+
+    monkeypatch.setattr(service, "render_tile", held)
+    tile = tile_at(14)
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            first = asyncio.create_task(http.get(tile_url(tile), params={"date": DATE}))
+            second = asyncio.create_task(http.get(tile_url(tile), params={"date": DATE}))
+            await asyncio.sleep(0.2)
+            info = await asyncio.wait_for(http.get("/api/info"), 10)  # answered while the tile is held
+            assert not first.done() and not second.done()
+            gate.set()
+            return info, await first, await second
+
+    try:
+        info, first, second = asyncio.run(scenario())
+    finally:
+        gate.set()
+        app.state.runner.close()
+    assert info.status_code == 200
+    assert first.status_code == second.status_code == 200 and first.content == second.content
+    assert len(calls) == 1, "two requests for one tile computed it twice"
+
+
 @pytest.mark.parametrize(
     ("url", "status", "words"),
     [
