@@ -295,3 +295,27 @@ def test_a_real_server_process_on_localhost(model_file: Path) -> None:
         assert status == 400 and "time span" in json.loads(body)["detail"]
         status, _, body = fetch(url)
         assert status == 200 and b"leaflet.js" in body
+
+
+def test_serve_cli_bad_input_is_one_line(model_file: Path, tmp_path: Path) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from earth4d_gis_cli.main import cli
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, ["serve", *args], catch_exceptions=False)
+        return result.exit_code, result.output.strip()
+
+    code, output = run("--model", str(tmp_path / "missing.pt"))
+    assert code != 0 and output.startswith("Error:") and len(output.splitlines()) == 1
+    code, output = run("--model", str(model_file), "--port", "70000")
+    assert code == 2 and "70000" in output and len(output.splitlines()) == 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, output = run("--model", str(model_file), "--port", str(port))
+    assert code == 2
+    assert output == f"Error: port {port} on 127.0.0.1 is already in use; choose another with --port"
