@@ -96,6 +96,7 @@ def test_the_map_loads_tiles_and_the_date_slider_requests_new_ones(
         f"const s = {LOADED_TILES[7:]}; return s.filter(u => u.includes('date={NEW_DATE}')).length >= 4",
     )
 
+    _wait(browser, "return document.getElementById('status').textContent === ''", timeout=180)  # all loaded
     shot = tmp_path / "map.png"
     browser.save_screenshot(str(shot))  # type: ignore[attr-defined]
     keep = os.environ.get("EARTH4D_SCREENSHOT_DIR")
@@ -103,6 +104,6 @@ def test_the_map_loads_tiles_and_the_date_slider_requests_new_ones(
         shutil.copy(shot, Path(keep) / "serve_map.png")
     with Image.open(io.BytesIO(shot.read_bytes())) as image:
         pixels = np.asarray(image.convert("RGB")).astype(int)
-    map_area = pixels[100:700, 400:1200]  # right of the panel: the tiles
+    map_area = pixels[:, 340:]  # right of the panel: the tiles
     assert map_area.std() > 10, "the map area of the screenshot is blank"
-    assert len(np.unique(map_area.reshape(-1, 3), axis=0)) > 500
+    assert len(np.unique(map_area.reshape(-1, 3), axis=0)) > 200
