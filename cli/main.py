@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "change": ("earth4d_gis_cli.change", "Change between two dates or over a series, with a report."),
     "zonal": ("earth4d_gis_cli.zonal", "Mean embedding per polygon or grid cell, as a GeoPackage."),
     "video": ("earth4d_gis_cli.video", "Make the training-progression video from per-epoch maps."),
+    "serve": ("earth4d_gis_cli.serve", "Serve a model as a live web map and XYZ/WMTS tiles for any date."),
 }
 
 
@@ -99,7 +100,8 @@ def cli(verbose: int, quiet: bool) -> None:
     """earth4d-gis: AlphaEarth embeddings as a compact Earth4D neural field, served as GeoTIFFs.
 
     Train a model (`train`), then write maps for any area and date (`rasterize`), sample points
-    (`sample`) or find places like a given one (`similarity`). Run `earth4d-gis COMMAND --help` for details.
+    (`sample`), find places like a given one (`similarity`) or browse it as a live map (`serve`).
+    Run `earth4d-gis COMMAND --help` for details.
     """
     if quiet:
         level = logging.ERROR

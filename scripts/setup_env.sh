@@ -3,14 +3,22 @@
 #   system packages (compiler, Python headers, and with --qgis Debian's QGIS), a virtual environment
 #   made from the system Python with --system-site-packages (so QGIS's Python bindings import in it),
 #   torch pinned to the CPU build, and this project (non-editable, as a user would install it).
-# Usage: scripts/setup_env.sh [--qgis]     The venv is $EARTH4D_VENV (default: .venv in the repo).
+#   With --browser also Debian's chromium and chromedriver, which the web-map tests drive headless.
+# Usage: scripts/setup_env.sh [--qgis] [--browser]     The venv is $EARTH4D_VENV (default: .venv in the repo).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${EARTH4D_VENV:-$ROOT/.venv}"
 TORCH_VERSION="${EARTH4D_TORCH_VERSION:-2.13.0}"
 WITH_QGIS=0
-[ "${1:-}" = "--qgis" ] && WITH_QGIS=1
+WITH_BROWSER=0
+for arg in "$@"; do
+    case "$arg" in
+        --qgis) WITH_QGIS=1 ;;
+        --browser) WITH_BROWSER=1 ;;
+        *) echo "setup_env.sh: unknown option $arg (use --qgis, --browser)" >&2; exit 2 ;;
+    esac
+done
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -19,6 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 packages=(python3 python3-venv python3-dev g++ ca-certificates)
 if [ "$WITH_QGIS" = 1 ]; then packages+=(python3-qgis qgis-providers); fi
+if [ "$WITH_BROWSER" = 1 ]; then packages+=(chromium chromium-driver); fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -56,6 +56,11 @@ MODE_LABELS = {
 
 Submit = Callable[[RasterRequest, settings.RunMode], str | None]
 """Starts the work; returns None when it started, else the one-sentence reason it did not."""
+AddLive = Callable[[Path, str, str], str | None]
+"""Adds a live layer (model, date, style); None when it started, else why not."""
+SetLiveDate = Callable[[str], str | None]
+"""Shows the selected (else the latest) live layer at a date; None, else why not."""
+LIVE_STYLES = {"rgb": "Model RGB", "bands": "A01 / A16 / A09 (official bands)"}
 
 
 def unique_path(folder: Path, stem: str, suffix: str = ".tif", taken: frozenset[Path] = frozenset()) -> Path:
@@ -71,10 +76,19 @@ def unique_path(folder: Path, stem: str, suffix: str = ".tif", taken: frozenset[
 class Earth4DDialog(QDialog):
     """Collects one ``RasterRequest``; ``submit(request, mode)`` returns True when work started."""
 
-    def __init__(self, iface: QgisInterface, submit: Submit, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        iface: QgisInterface,
+        submit: Submit,
+        add_live: AddLive | None = None,
+        set_live_date: SetLiveDate | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent or iface.mainWindow())
         self.iface = iface
         self._submit = submit
+        self._add_live = add_live
+        self._set_live_date = set_live_date
         self._auto_output: Path | None = None
         self._submitted: set[Path] = set()
         self._bbox: Bbox | None = None
@@ -176,6 +190,28 @@ class Earth4DDialog(QDialog):
         engine_form.addRow("Run", self.mode_combo)
         engine_form.addRow("Environment", self.cli_widget)
 
+        live = QGroupBox("Live layer", self)
+        live.setToolTip(
+            "Tiles computed by the model on demand for any date: runs earth4d-gis serve in the environment "
+            "above on this machine (127.0.0.1) and adds it as an XYZ layer."
+        )
+        live_form = QFormLayout(live)
+        self.live_style_combo = QComboBox(live)
+        for style, label in LIVE_STYLES.items():
+            self.live_style_combo.addItem(label, style)
+        self.add_live_button = QPushButton("Add live layer", live)
+        self.add_live_button.setObjectName("earth4dAddLiveLayer")
+        self.add_live_button.clicked.connect(self.add_live_layer)
+        self.live_date_button = QPushButton("Show live layer at this date", live)
+        self.live_date_button.setObjectName("earth4dLiveLayerDate")
+        self.live_date_button.clicked.connect(self.set_live_date)
+        live_buttons = QHBoxLayout()
+        live_buttons.addWidget(self.add_live_button)
+        live_buttons.addWidget(self.live_date_button)
+        live_form.addRow("Style", self.live_style_combo)
+        live_form.addRow("", live_buttons)
+        live.setVisible(self._add_live is not None)
+
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Close, self)
         self.buttons.button(QDialogButtonBox.Ok).setText("Run")
         self.buttons.accepted.connect(self.run)
@@ -185,6 +221,7 @@ class Earth4DDialog(QDialog):
         layout.addWidget(self.message_bar)
         layout.addLayout(form)
         layout.addWidget(engine)
+        layout.addWidget(live)
         layout.addWidget(self.buttons)
         self._on_kind()
         self._on_area_mode()
@@ -359,6 +396,27 @@ class Earth4DDialog(QDialog):
         self.output_widget.setFilePath("")
         self._update_default_output()
         self.accept()
+
+    def add_live_layer(self) -> None:
+        """Add a live layer of the chosen model at the chosen date (the server starts in the background)."""
+        self.message_bar.clearWidgets()
+        self.save_settings()
+        model = self.model_widget.filePath().strip()
+        if not model:
+            self.message_bar.pushCritical("Earth4D", "Choose a model file first.")
+            return
+        if self._add_live is not None:
+            problem = self._add_live(Path(model), self.date(), self.live_style_combo.currentData())
+            if problem is not None:
+                self.message_bar.pushCritical("Earth4D", problem)
+
+    def set_live_date(self) -> None:
+        """Show the selected (else the latest) live layer at the date above."""
+        self.message_bar.clearWidgets()
+        if self._set_live_date is not None:
+            problem = self._set_live_date(self.date())
+            if problem is not None:
+                self.message_bar.pushCritical("Earth4D", problem)
 
     def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         self.picker.finish()

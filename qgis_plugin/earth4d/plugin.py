@@ -14,6 +14,7 @@ from qgis.PyQt.QtWidgets import QAction
 from . import settings
 from .errors import PluginError
 from .layers import add_to_group, open_result
+from .live import LiveLayers
 from .processing_provider import Earth4DProvider
 from .request import RasterRequest
 from .runners import choose_runner
@@ -33,6 +34,7 @@ class Earth4DPlugin:
         self.dialog = None
         self.provider: Earth4DProvider | None = None
         self.tasks: list[RasterizeTask] = []
+        self.live: LiveLayers | None = None
 
     def initProcessing(self) -> None:  # noqa: N802 - the name QGIS calls
         """Register the Processing provider (QGIS calls this too when Processing starts)."""
@@ -53,12 +55,21 @@ class Earth4DPlugin:
         self.action.triggered.connect(self.show_dialog)
         self.iface.addToolBarIcon(self.action)
         self.iface.addPluginToRasterMenu(MENU, self.action)
+        self.live = LiveLayers(self.report_error)
+        QgsApplication.instance().aboutToQuit.connect(self.live.stop_all)
         self.initProcessing()
 
     def unload(self) -> None:
-        """Remove everything ``initGui`` added; running tasks are cancelled."""
+        """Remove everything ``initGui`` added; running tasks are cancelled, live-layer servers stopped."""
         for task in list(self.tasks):
             task.cancel()
+        if self.live is not None:
+            try:
+                QgsApplication.instance().aboutToQuit.disconnect(self.live.stop_all)
+            except TypeError:
+                pass
+            self.live.stop_all()
+            self.live = None
         if self.action is not None:
             self.iface.removePluginRasterMenu(MENU, self.action)
             self.iface.removeToolBarIcon(self.action)
@@ -78,12 +89,40 @@ class Earth4DPlugin:
         from .dialog import Earth4DDialog
 
         if self.dialog is None:
-            self.dialog = Earth4DDialog(self.iface, self.submit)
+            self.dialog = Earth4DDialog(self.iface, self.submit, self.add_live_layer, self.set_live_date)
         else:
             self.dialog.refresh_area()
         self.dialog.show()
         self.dialog.raise_()
         self.dialog.activateWindow()
+
+    def add_live_layer(self, model: Path, date: str, style: str) -> str | None:
+        """Start (or reuse) the model's server and add its XYZ layer; None, or the reason it did not start."""
+        if self.live is None:
+            return "The plugin is not loaded."
+        try:
+            self.live.add(model, date, style)
+        except PluginError as exc:
+            self.report_error(str(exc))
+            return str(exc)
+        self.iface.messageBar().pushMessage(
+            "Earth4D", f"Starting the live layer of {Path(model).name}…", level=Qgis.Info, duration=3
+        )
+        return None
+
+    def set_live_date(self, date: str) -> str | None:
+        """Show the selected live layer (else the latest one) at ``date``; None, or why not."""
+        if self.live is None:
+            return "The plugin is not loaded."
+        active = self.iface.activeLayer()
+        layer = active if self.live.is_live(active) else self.live.latest()
+        if layer is None:
+            return "There is no live layer yet; add one first."
+        try:
+            self.live.set_date(layer, date)
+        except PluginError as exc:
+            return str(exc)
+        return None
 
     def report_error(self, message: str) -> None:
         """One sentence to the message bar and the log."""
