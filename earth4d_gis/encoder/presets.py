@@ -8,8 +8,9 @@ the space-time grids' spatial axes start at ~100 km and grow by their time axis'
 
 ``default`` is sized for annual AlphaEarth data learned from scattered points: no level finer than the
 samples can support (xyz stops at 20 m; time at one year, the data's own period) and all tables
-together below 64 MB in fp32, so it trains and runs on a laptop. It stores 8 features per level in
-smaller tables (2^16 rows per xyz level, 2^15 per space-time level) rather than 2 in 4x larger ones:
+together below 64 MB in fp32 with the model's bank of 200,000 samples, so it trains and runs on a
+laptop. It stores 8 features per level in smaller tables (2^16 rows per xyz level, 2^14 per space-time
+level, halved from 2^15 to make room for the sample bank) rather than 2 in 4x larger ones:
 on the demo world (100k samples, equal epochs) that reaches a higher held-out cosine (~+0.005) and
 trains faster. The xyz rows are spread by need: the four coarsest levels (100 -> 18 km) hold a few thousand
 occupied vertices even for 200k samples, so they get 2^14 rows, and the three finest (62 -> 20 m), where
