@@ -23,12 +23,19 @@ from .options import (
 @click.command("cluster", cls=OneLineCommand)
 @source_options()
 @click.option(
-    "--k", type=int, default=None, help="Number of clusters (default: best silhouette in --k-min..--k-max)."
+    "--k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of clusters (default: best silhouette in --k-min..--k-max).",
 )
-@click.option("--k-min", type=int, default=2, show_default=True, help="Smallest k tried.")
-@click.option("--k-max", type=int, default=12, show_default=True, help="Largest k tried.")
+@click.option("--k-min", type=click.IntRange(min=2), default=2, show_default=True, help="Smallest k tried.")
+@click.option("--k-max", type=click.IntRange(min=2), default=12, show_default=True, help="Largest k tried.")
 @click.option(
-    "--sample-size", type=int, default=20_000, show_default=True, help="Pixels the clusters are fitted on."
+    "--sample-size",
+    type=click.IntRange(min=1),
+    default=20_000,
+    show_default=True,
+    help="Pixels the clusters are fitted on.",
 )
 @click.option(
     "--mini-batch/--full-batch",
@@ -42,7 +49,13 @@ from .options import (
     default=None,
     help="Centroids CSV (A00..A63 per cluster). Default: OUT with .centroids.csv.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (sample and k-means).")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random seed (sample and k-means).",
+)
 @out_option
 @overwrite_option
 @run_options

@@ -23,8 +23,35 @@ from .options import (
 @click.command("similarity", cls=OneLineCommand)
 @source_options()
 @click.option(
-    FILE_PATH,
-    FLOAT,
+    "--point",
+    "points",
+    nargs=2,
+    type=FLOAT,
+    multiple=True,
+    metavar="LAT LON",
+    help="A seed place (degrees). Repeat for several.",
+)
+@click.option(
+    "--seeds",
+    type=FILE_PATH,
+    default=None,
+    help="Seed points or polygons (any vector file, any CRS): every pixel inside a polygon counts.",
+)
+@click.option(
+    "--reduce",
+    type=click.Choice(["mean", "medoid"]),
+    default="mean",
+    show_default=True,
+    help="How several seeds' embeddings become one reference: normalised mean, or medoid.",
+)
+@click.option(
+    "--threshold",
+    type=FLOAT,
+    default=None,
+    help="Also write a mask (1 where similarity >= THRESHOLD) beside --out (.mask.tif).",
+)
+@click.option(
+    "--mask", "mask_out", type=FILE_PATH, default=None, help="Mask file (default: OUT with .mask.tif)."
 )
 @out_option
 @overwrite_option

@@ -25,7 +25,7 @@ from .options import (
 @click.option("--zones", type=FILE_PATH, default=None, help="Polygons (any vector file, any CRS).")
 @click.option(
     "--grid-size",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Instead of polygons: square cells of this size (in the source CRS's units, e.g. metres).",
 )
@@ -41,8 +41,10 @@ def command(**options: Any) -> None:
     """
     mode = options.pop("progress_mode")
     out: Path = options.pop("out")
-    if options.pop("workers") > 1 or options.pop("scheduler"):
-        raise UsageLineError("zonal reads the area in this process; --workers and --scheduler do not apply")
+    workers, scheduler = options.pop("workers"), options.pop("scheduler")
+    if workers > 1 or scheduler:
+        given = f"--workers {workers}" if workers > 1 else f"--scheduler {scheduler!r}"
+        raise UsageLineError(f"zonal reads the area in this process; {given} does not apply")
 
     def work(progress: Any, bar: bool) -> Path:
         from tqdm import tqdm

@@ -62,6 +62,7 @@ class Inputs:
     wrong_shape: Path
     int8_codes: Path
     corrupt_frames: Path
+    labels: Path
 
 
 def _tiny_bundle(config: EncoderConfig, seed: int = 11) -> ModelBundle:
@@ -159,13 +160,20 @@ def inputs(tmp_path_factory: pytest.TempPathFactory, tiny_config: EncoderConfig)
     np.save(wrong_shape, np.zeros((40, 63), dtype=np.float32))
     int8_codes = root / "int8_codes.npy"
     np.save(int8_codes, np.zeros((40, 64), dtype=np.int8))
+    labels = root / "labels.gpkg"
+    spots = [(11.572 + 0.001 * i, 48.132 + 0.0005 * i) for i in range(12)]
+    geopandas.GeoDataFrame(
+        {"crop": ["wheat", "maize"] * 6, "height": [float(i) for i in range(12)]},
+        geometry=[Point(lon, lat) for lon, lat in spots],
+        crs="EPSG:4326",
+    ).to_file(labels)
     corrupt_frames = root / "corrupt_frames"
     corrupt_frames.mkdir()
     (corrupt_frames / "bay_area_epoch_1_rgb.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     return Inputs(
         root, model, random_model, nan_model, edited_model, points, aoi, far_aoi, dem, far_dem,
         truncated_dem, frames, metadata, embeddings, evil_embeddings, junk, no_latlon, bad_columns,
-        wrong_shape, int8_codes, corrupt_frames,
+        wrong_shape, int8_codes, corrupt_frames, labels,
     )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ that have it), nothing new in the output folder and every file there byte-identi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -42,6 +42,12 @@ BASES: dict[str, list[str]] = {
     "video": ["--input-dir", "{frames}", "--output", "{work}/out.mp4"],
     "encoder-info": [],
     "info": [],
+    "classify": [*RASTER_BASE, "--labels", "{labels}", "--label-column", "crop"],
+    "regress": [*RASTER_BASE, "--labels", "{labels}", "--label-column", "height"],
+    "cluster": [*RASTER_BASE, "--k", "2"],
+    "change": [*RASTER_BASE, "--date", "2020-06-01", "--date", "2023-06-01"],
+    "zonal": [*RASTER_BASE[:-1], "{work}/out.gpkg", "--zones", "{aoi}"],
+    "serve": ["--model", "{model}", "--port", "0"],
 }
 
 
@@ -84,6 +90,33 @@ def _raster_cases(command: str) -> list[Case]:
         Case(c, "--workers", ("0",), "0"),
         Case(c, "--scheduler", ("not an address",), "not an address"),
         Case(c, "--progress", ("loud",), "loud"),
+    ]
+
+
+# Dropped from a base when a case gives --input instead of the model.
+NO_MODEL = ("--model", "", "--date", "", "--bbox", "", "--width", "", "--height", "")
+
+
+def _source_cases(command: str) -> list[Case]:
+    """The raster cases, and ``--input`` (an embedding GeoTIFF instead of the model), for the analyses."""
+    c = command
+    cases = [*_raster_cases(c), Case(c, "--input", ("{junk}",), "junk.txt", extra=NO_MODEL)]
+    if c == "change":  # two dates: the bad one and a good one
+        cases = [replace(k, extra=("--date", "2023-06-01")) if k.option == "--date" else k for k in cases]
+    return cases
+
+
+def _fit_cases(command: str, what: str) -> list[Case]:
+    c = command
+    return [
+        Case(c, "--labels", ("{work}/nowhere.gpkg",), "nowhere.gpkg"),
+        Case(c, "--label-column", ("no_such_column",), "no_such_column"),
+        Case(c, "--method", ("svm",), "svm"),
+        Case(c, "--folds", ("1",), "1"),
+        Case(c, "--test-share", ("1.5",), "1.5"),
+        Case(c, f"--{what}", ("{junk}",), "junk.txt", extra=("--labels", "", "--label-column", "")),
+        Case(c, f"--save-{what}", ("{work}/existing.tif",), "existing.tif"),
+        Case(c, "--report", ("{work}/existing.tif",), "existing.tif"),
     ]
 
 
@@ -167,6 +200,33 @@ CASES: list[Case] = [
     Case("video", "--fps", ("0",), "0"),
     Case("video", "--pattern", ("nothing_*.png",), "nothing_*.png"),
     Case("encoder-info", "--preset", ("huge",), "huge"),
+    Case("similarity", "--seeds", ("{junk}",), "junk.txt"),
+    Case("similarity", "--reduce", ("median",), "median"),
+    Case("similarity", "--threshold", ("nan",), "nan"),
+    Case("similarity", "--mask", ("{work}/existing.tif",), "existing.tif", extra=("--threshold", "0.5")),
+    Case("similarity", "--input", ("{junk}",), "junk.txt", extra=NO_MODEL),
+    *_source_cases("classify"),
+    *_fit_cases("classify", "classifier"),
+    Case("classify", "--confidence", ("{work}/existing.tif",), "existing.tif"),
+    *_source_cases("regress"),
+    *_fit_cases("regress", "regressor"),
+    *_source_cases("cluster"),
+    Case("cluster", "--k", ("0",), "0"),
+    Case("cluster", "--k-min", ("1",), "1", extra=("--k", "")),
+    Case("cluster", "--k-max", ("1",), "1", extra=("--k", "")),
+    Case("cluster", "--sample-size", ("0",), "0"),
+    Case("cluster", "--centroids", ("{work}/existing.tif",), "existing.tif"),
+    Case("cluster", "--seed", ("-1",), "-1"),
+    *_source_cases("change"),
+    *_source_cases("zonal"),
+    Case("zonal", "--zones", ("{junk}",), "junk.txt"),
+    Case("zonal", "--grid-size", ("-5",), "-5", extra=("--zones", "")),
+    Case("serve", "--model", ("{random_model}",), "random.pt"),
+    Case("serve", "--host", ("192.0.2.1",), "192.0.2.1", id="not an address of this machine"),
+    Case("serve", "--port", ("-1",), "-1"),
+    Case("serve", "--workers", ("0",), "0"),
+    Case("serve", "--cache-mb", ("-1",), "-1"),
+    Case("serve", "--oversample", ("9",), "9"),
 ]
 
 
