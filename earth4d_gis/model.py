@@ -71,13 +71,21 @@ class Earth4DModel(nn.Module):
         field = self.field(coords)
         if self.bank is None or self.blend is None:
             return field, field
+        return self.blend_with(coords, field, neighbours), field
+
+    def blend_with(
+        self, coords: torch.Tensor, field: torch.Tensor, neighbours: Neighbours | None = None
+    ) -> torch.Tensor:
+        """The blend of this field prediction with the points' nearest samples (the bank's by default)."""
+        if self.bank is None or self.blend is None:
+            return field
         if neighbours is None:
             idx, dist = self.bank.query(coords)
         else:
             idx, dist = neighbours
         idx, dist = idx.to(coords.device), dist.to(coords.device)
         pairs = self.bank.pair_features(coords, idx, dist)
-        return self.blend(field, self.bank.embeddings(idx), pairs), field
+        return self.blend(field, self.bank.embeddings(idx), pairs)
 
     def forward(self, coords: torch.Tensor, neighbours: Neighbours | None = None) -> torch.Tensor:
         """float64 ``[N, 4]`` encoder coordinates -> float32 ``[N, 64]``."""

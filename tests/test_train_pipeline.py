@@ -74,6 +74,17 @@ def test_short_training_beats_knn_1_and_reports_distance_bands(finished_run) -> 
     assert "quintile" in metrics["verdict"] or "m." in metrics["verdict"] or " m" in metrics["verdict"]
 
 
+def test_every_part_of_the_model_learns(finished_run) -> None:
+    """The neighbour blend's attention and gate train with the field (their initial values are known)."""
+    model = load_model_file(finished_run.model_path).model
+    untrained = type(model).from_description(model.describe())
+    for name, trained in model.named_parameters():
+        start = dict(untrained.named_parameters())[name]
+        if name.startswith("blend.") and name.endswith(("attention.4.weight", "gate.2.bias")):
+            assert not torch.equal(trained, start), f"{name} never moved from its initial value"
+    assert model.blend is not None and float(model.blend.attention[-1].weight.abs().sum()) > 0
+
+
 def test_training_leaves_no_cached_kernel_buffers(finished_run) -> None:
     from earth4d_gis.encoder import native
 

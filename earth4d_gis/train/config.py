@@ -54,6 +54,10 @@ class TrainConfig:
     field_weight: float = 0.3
     """Weight of the network's own prediction (before the blend) in the loss, so it learns the field
     everywhere, not only what the neighbours leave to it."""
+    blend_fraction: float = 0.2
+    """Share of the training rows that teach the neighbour blend and never the network: at rows the
+    network has learned, its prediction is nearly the sample itself, so a blend trained there would
+    trust it far more than it deserves at new places (0: every row teaches both)."""
     table_optimizer: str = "auto"
     """'lazy' updates only table rows a batch touched; 'dense' is plain Adam; 'auto' picks by device."""
     patience: int = 8
@@ -102,6 +106,10 @@ class TrainConfig:
             ),
             (self.neighbours >= 0, f"--neighbours {self.neighbours} must not be negative"),
             (self.field_weight >= 0, f"--field-weight {self.field_weight} must not be negative"),
+            (
+                0.0 <= self.blend_fraction < 1.0,
+                f"--blend-fraction {self.blend_fraction} must lie in [0, 1)",
+            ),
             (self.cosine_weight >= 0, f"--cosine-weight {self.cosine_weight} must not be negative"),
             (self.l1_weight >= 0, f"--l1-weight {self.l1_weight} must not be negative"),
             (

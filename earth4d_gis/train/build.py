@@ -1,0 +1,135 @@
+"""The objects a run trains: the model, its mixed-precision / DDP wrapper, optimizer, schedule, average."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..encoder.backends import implied_backend
+from ..geodesy import TimeSpan
+from ..model import Earth4DModel, Neighbours
+from . import distributed
+from .averaging import WeightAverage
+from .config import TrainConfig
+from .data import TrainingData
+from .optim import build_optimizer, lazy_pays_off, touched_rows_bound
+from .schedule import CosineSchedule
+
+log = logging.getLogger(__name__)
+
+
+class ModelStep(nn.Module):
+    """The model's (blend, field) pair for a batch; the encoder in full precision, the rest under
+    autocast (CUDA mixed precision)."""
+
+    def __init__(self, model: Earth4DModel, amp_dtype: torch.dtype | None) -> None:
+        super().__init__()
+        self.model = model
+        self.amp_dtype = amp_dtype
+
+    def forward(
+        self, coords: torch.Tensor, neighbours: Neighbours | None = None, blend_from: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the blend, the field); with ``blend_from`` the blend of the rows from there on alone, on a
+        detached field (the network learns nothing from the blend)."""
+        with torch.autocast(
+            coords.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        ):
+            if blend_from is None:
+                out, field = self.model.forward_parts(coords, neighbours)
+            else:
+                field = self.model.field(coords)
+                rows = None
+                if neighbours is not None:
+                    rows = (neighbours[0][blend_from:], neighbours[1][blend_from:])
+                out = self.model.blend_with(coords[blend_from:], field[blend_from:].detach(), rows)
+        return out.float(), field.float()
+
+
+@dataclass
+class Training:
+    """The trained objects. ``net`` is what a step calls (DDP-wrapped under torchrun); ``evaluated`` is
+    what validation and the saved model read: the weight average when there is one, else the model."""
+
+    model: Earth4DModel
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: CosineSchedule
+    scaler: torch.amp.GradScaler
+    average: WeightAverage | None
+    evaluated: nn.Module
+    generator: torch.Generator
+    amp_dtype: torch.dtype | None
+    lazy_tables: bool
+
+
+def build_training(
+    config: TrainConfig,
+    data: TrainingData,
+    time_span: TimeSpan,
+    ctx: distributed.DistContext,
+) -> Training:
+    """A fresh model for ``data`` (with its sample bank) and everything that trains it."""
+    device = ctx.device
+    encoder_config = config.encoder_config(time_span)
+    backend = implied_backend(config.backend, config.device)  # --device cuda never falls back silently
+    model = Earth4DModel(
+        encoder_config, hidden=config.hidden, dropout=config.dropout, backend=backend, bank=data.bank
+    ).to(device)
+    amp_dtype = None
+    if config.amp and device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    step = ModelStep(model, amp_dtype).to(device)
+    average = None
+    if config.average_epochs > 0:
+        steps_per_epoch = math.ceil(data.train_x.shape[0] / config.batch_size)
+        average = WeightAverage(model, max(1.0, config.average_epochs * steps_per_epoch))
+    net: nn.Module = step
+    if ctx.distributed:
+        device_ids = [device.index] if device.type == "cuda" else None
+        # The buffers (the sample bank) are built identically on every process: no broadcasts.
+        net = nn.parallel.DistributedDataParallel(step, device_ids=device_ids, broadcast_buffers=False)
+    lazy = config.table_optimizer == "lazy" or (
+        config.table_optimizer == "auto" and lazy_pays_off(encoder_config, config.batch_size)
+    )
+    optimizer = build_optimizer(
+        list(model.encoder.parameters()),
+        [p for name, p in model.named_parameters() if not name.startswith("encoder.")],
+        lr=config.learning_rate,
+        lazy_tables=lazy,
+        weight_decay=config.weight_decay,
+        table_lr_scale=config.table_lr_scale,
+        max_touched_rows=touched_rows_bound(encoder_config, config.batch_size),
+    )
+    generator = torch.Generator(device=device)
+    generator.manual_seed(config.seed)
+    counts = model.parameter_count()
+    log.info(
+        "model: preset %s (%d-D features, %s encoder parameters), decoder %s (%s parameters), "
+        "blend of %d neighbours (%s parameters), backend %s, table optimizer %s",
+        config.preset,
+        encoder_config.output_dim,
+        f"{counts['encoder']:,}",
+        list(config.hidden),
+        f"{counts['decoder']:,}",
+        config.neighbours,
+        f"{counts['blend']:,}",
+        model.encoder.backend,
+        "lazy Adam" if lazy else "dense Adam",
+    )
+    return Training(
+        model=model,
+        net=net,
+        optimizer=optimizer,
+        scheduler=CosineSchedule(optimizer, config.warmup_steps),
+        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
+        average=average,
+        evaluated=average.module if average is not None else model,
+        generator=generator,
+        amp_dtype=amp_dtype,
+        lazy_tables=lazy,
+    )
