@@ -159,11 +159,13 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     "weights decide how much each counts (0: the network alone).",
 )
 @click.option(
-    "--field-weight",
+    "--blend-fraction",
     type=FLOAT,
-    default=0.3,
+    default=0.2,
     show_default=True,
-    help="Weight of the network's own prediction (before the blend) in the loss.",
+    help="Share of the training samples that teach the neighbour blend and never the network: where the "
+    "network has learned a sample it predicts almost that sample, so a blend taught there would trust the "
+    "network too much at new places. Must lie strictly between 0 and 1.",
 )
 @click.option(
     "--warmup-steps",
@@ -277,7 +279,7 @@ def command(**opts: object) -> None:
         average_epochs=opts["average_epochs"],
         neighbours=opts["neighbours"],
         test_min_distance_m=opts["test_min_distance"],
-        field_weight=opts["field_weight"],
+        blend_fraction=opts["blend_fraction"],
         warmup_steps=opts["warmup_steps"],
         backend=backend,
         grad_clip=opts["grad_clip"],

@@ -121,3 +121,25 @@ def test_bank_and_blend_survive_the_model_file(tiny_config: EncoderConfig, tmp_p
 def test_neighbour_count_must_be_positive() -> None:
     with pytest.raises(InputError, match="k = 0"):
         SampleBank(10, 0, TimeSpan())
+
+
+def test_stacked_step_teaches_the_blend_nothing_from_the_network_rows(tiny_config: EncoderConfig) -> None:
+    """Stacking: the blend's loss reaches only the blend; the network's loss only the network."""
+    from earth4d_gis.train.build import ModelStep
+
+    bank, coords, emb = _bank(k=8)
+    model = Earth4DModel(tiny_config, hidden=(16,), bank=bank)
+    step = ModelStep(model, None)
+    x = torch.from_numpy(coords[:40])
+    neighbours = bank.query(coords[:40], exclude=np.arange(40))
+    out, field = step(x, neighbours, blend_from=30)
+    assert out.shape == (10, 64) and field.shape == (40, 64)
+    out.sum().backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.decoder.parameters())
+    assert all(p.grad is None or not p.grad.any() for p in model.encoder.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in model.blend.parameters())
+    model.zero_grad(set_to_none=True)
+    out, field = step(x, neighbours, blend_from=30)
+    field[:30].sum().backward()
+    assert all(p.grad is None for p in model.blend.parameters())
+    assert any(p.grad is not None and p.grad.any() for p in model.decoder.parameters())

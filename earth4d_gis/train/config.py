@@ -51,13 +51,10 @@ class TrainConfig:
     neighbours: int = 16
     """Blend the network's prediction with this many nearest training samples, kept in the model file
     (int8 embeddings): next to the samples their own values beat any compact network (0: field only)."""
-    field_weight: float = 0.3
-    """Weight of the network's own prediction (before the blend) in the loss, so it learns the field
-    everywhere, not only what the neighbours leave to it."""
     blend_fraction: float = 0.2
-    """Share of the training rows that teach the neighbour blend and never the network: at rows the
-    network has learned, its prediction is nearly the sample itself, so a blend trained there would
-    trust it far more than it deserves at new places (0: every row teaches both)."""
+    """Share of the training rows that teach the neighbour blend and never the network (stacking): at
+    rows the network learned from, its prediction is nearly the sample itself, so a blend taught there
+    would trust the network far more than it deserves at new places. The rest teach the network."""
     table_optimizer: str = "auto"
     """'lazy' updates only table rows a batch touched; 'dense' is plain Adam; 'auto' picks by device."""
     patience: int = 8
@@ -105,10 +102,9 @@ class TrainConfig:
                 f"test_min_distance {self.test_min_distance_m} must not be negative",
             ),
             (self.neighbours >= 0, f"--neighbours {self.neighbours} must not be negative"),
-            (self.field_weight >= 0, f"--field-weight {self.field_weight} must not be negative"),
             (
-                0.0 <= self.blend_fraction < 1.0,
-                f"--blend-fraction {self.blend_fraction} must lie in [0, 1)",
+                0.0 < self.blend_fraction < 1.0,
+                f"--blend-fraction {self.blend_fraction} must lie strictly between 0 and 1",
             ),
             (self.cosine_weight >= 0, f"--cosine-weight {self.cosine_weight} must not be negative"),
             (self.l1_weight >= 0, f"--l1-weight {self.l1_weight} must not be negative"),

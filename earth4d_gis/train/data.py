@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 class TrainingData:
     """Everything the loop reads, resident on the training device.
 
-    With a sample bank, ``train_neighbours`` are each training row's leave-one-out neighbours; with
-    stacking (``TrainConfig.blend_fraction``) ``blend_rows`` teach the blend and ``field_rows`` the network.
+    With a sample bank, ``train_neighbours`` are each training row's leave-one-out neighbours,
+    ``blend_rows`` teach the blend and ``field_rows`` the network (stacking, ``TrainConfig.blend_fraction``).
     """
 
     xyz: np.ndarray
@@ -89,10 +89,9 @@ def prepare_training_data(
         data.bank = SampleBank.from_samples(coords[rows], emb[rows], config.neighbours, time_span)
         idx, dist = data.bank.query(coords[rows], exclude=np.arange(len(rows)))
         data.train_neighbours = (idx.to(device), dist.to(device))
-        if config.blend_fraction:
-            pick = np.random.default_rng(config.seed).random(len(rows)) < config.blend_fraction
-            data.blend_rows = torch.from_numpy(np.flatnonzero(pick)).to(device)
-            data.field_rows = torch.from_numpy(np.flatnonzero(~pick)).to(device)
+        pick = np.random.default_rng(config.seed).random(len(rows)) < config.blend_fraction
+        data.blend_rows = torch.from_numpy(np.flatnonzero(pick)).to(device)
+        data.field_rows = torch.from_numpy(np.flatnonzero(~pick)).to(device)
     left_out = n - len(split.test) - len(split.training_part)
     log.info(
         "%d samples: %d train, %d validation, %d test (on %s)%s",

@@ -1,7 +1,7 @@
 """One training epoch: batches drawn on the device, the loss, the step, a progress bar.
 
-With stacking each batch holds the same share of network rows and blend rows (``TrainingData``): the
-network learns from its rows alone, the blend from its rows alone on a detached field.
+With a sample bank each batch holds the same share of network rows and blend rows (``TrainingData``):
+the network learns from its rows alone, the blend from its rows alone on a detached field (stacking).
 """
 
 from __future__ import annotations
@@ -92,11 +92,9 @@ def train_epoch(
             if data.train_neighbours is not None:
                 neighbours = (data.train_neighbours[0][idx], data.train_neighbours[1][idx])
             training.scheduler.step(progress(epoch - 1 + step / steps))
-            if n_field is None:
-                out, field = training.net(x, neighbours)
+            if n_field is None:  # no sample bank: the network alone
+                out, _ = training.net(x)
                 loss = data_loss(out, y, config)
-                if data.bank is not None and config.field_weight:
-                    loss = loss + config.field_weight * data_loss(field, y, config)
             else:
                 out, field = training.net(x, neighbours, n_field)
                 loss = data_loss(field[:n_field], y[:n_field], config)

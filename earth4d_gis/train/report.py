@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from ..data.samples import SampleSet
-from . import baselines, distance_bands
+from . import baselines, distance_bands, distributed
+from .build import Training
 from .config import TrainConfig
 from .data import TrainingData
 from .run_state import RunState
@@ -44,7 +45,6 @@ def metrics_document(
     bands: list[dict[str, Any]],
     run: RunState,
     train_seconds: float,
-    setup: dict[str, Any],
     config: TrainConfig,
     data: TrainingData,
 ) -> dict[str, Any]:
@@ -64,7 +64,20 @@ def metrics_document(
         "n_train": int(len(data.split.train)),
         "n_validation": int(len(data.split.validation)),
         "n_test": int(len(data.split.test)),
-        **setup,
         "config": config.to_dict(),
         "by_distance_to_nearest_training_sample": bands,
+    }
+
+
+def run_setup(training: Training, ctx: distributed.DistContext, samples: SampleSet) -> dict[str, Any]:
+    """Where and how the run trained: device, processes, backend, precision, sizes, data source."""
+    model, amp = training.model, training.amp_dtype
+    return {
+        "device": str(ctx.device),
+        "world_size": ctx.world_size,
+        "encoder_backend": model.encoder.backend,
+        "encoder_backend_fallback": model.encoder.backend_fallback,
+        "amp_dtype": str(amp).removeprefix("torch.") if amp else None,
+        "parameters": model.parameter_count(),
+        "dataset_source": samples.source,
     }

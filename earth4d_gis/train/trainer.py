@@ -20,19 +20,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data.samples import SampleSet
 from ..encoder import native
 from ..errors import CancelledError
 from ..geodesy import TimeSpan
-from . import distributed, metrics, report, resume, state
+from . import distributed, evaluation, metrics, report, resume, state
 from .build import build_training
 from .config import TrainConfig
 from .data import prepare_training_data
 from .epoch import train_epoch
 from .layout import VIDEO_NAME, OutputLayout
-from .loss import data_loss
 from .nan_scan import check_finite
 from .outputs import RunOutputs
 from .run_state import RunState
@@ -102,24 +100,8 @@ class _Trainer:
         self.fingerprint = samples.fingerprint()
         self.run_state = RunState()
 
-    @torch.no_grad()
     def _predict(self, coords: torch.Tensor) -> torch.Tensor:
-        model = self.training.evaluated
-        was_training = model.training
-        model.eval()
-        try:
-            step = self.config.eval_batch_size
-            outs = [model(coords[i : i + step]) for i in range(0, coords.shape[0], step)]
-        finally:
-            model.train(was_training)
-        return torch.cat(outs) if outs else torch.empty(0, 64, device=coords.device)
-
-    def _validate(self) -> dict[str, float]:
-        pred, truth = self._predict(self.data.val_x), self.data.val_y
-        loss = float(data_loss(pred, truth, self.config))
-        cos = float(F.cosine_similarity(pred, truth, dim=1).mean())
-        mape = float((pred - truth).abs().mean() / 2.0 * 100.0)
-        return {"loss": self.ctx.mean(loss), "cosine": self.ctx.mean(cos), "mape": self.ctx.mean(mape)}
+        return evaluation.predict(self.training.evaluated, coords, self.config.eval_batch_size)
 
     def _progress(self, epochs_done: float, deadline: float | None) -> float:
         """How much of the run's budget is spent (epochs or time, whichever is further): drives the LR."""
@@ -207,7 +189,7 @@ class _Trainer:
             last_checkpoint=self.layout.last,
         )
         seconds = time.monotonic() - started  # throughput over the training alone
-        val = self._validate()
+        val = evaluation.validate(self.training.evaluated, self.data.val_x, self.data.val_y, cfg, self.ctx)
         lr = self.training.optimizer.param_groups[0]["lr"]
         improved = run.record(epoch, train_loss, val, lr, seen, seconds)
         if improved:
@@ -268,23 +250,13 @@ class _Trainer:
         test_pred = self._predict(self.data.test_x)
         model_metrics = metrics.evaluate(test_pred, self.data.test_y)
         bands = report.test_distance_bands(self.samples, self.data, test_pred.cpu().numpy())
-        model = self.training.model
-        amp = self.training.amp_dtype
-        setup = {
-            "device": str(self.ctx.device),
-            "world_size": self.ctx.world_size,
-            "encoder_backend": model.encoder.backend,
-            "encoder_backend_fallback": model.encoder.backend_fallback,
-            "amp_dtype": str(amp).removeprefix("torch.") if amp else None,
-            "parameters": model.parameter_count(),
-            "dataset_source": self.samples.source,
-        }
         document = report.metrics_document(
-            model_metrics, test_baselines, bands, self.run_state, train_seconds, setup, self.config, self.data
+            model_metrics, test_baselines, bands, self.run_state, train_seconds, self.config, self.data
         )
+        document.update(report.run_setup(self.training, self.ctx, self.samples))
         cfg = self.config
         self.outputs.final(
-            model,
+            self.training.model,
             self._predict,
             document,
             self.run_state.history,

@@ -181,7 +181,7 @@ CASES: list[Case] = [
     Case("train", "--average-epochs", ("-1",), "-1"),
     Case("train", "--test-min-distance", ("-5",), "-5"),
     Case("train", "--neighbours", ("-1",), "-1"),
-    Case("train", "--field-weight", ("-1",), "-1"),
+    Case("train", "--blend-fraction", ("1",), "1"),
     Case("train", "--warmup-steps", ("-1",), "-1"),
     Case("train", "--weight-decay", ("-1",), "-1"),
     Case("train", "--cosine-weight", ("inf",), "inf"),
