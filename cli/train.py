@@ -64,9 +64,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 )
 @click.option("--epochs", type=int, default=100, show_default=True, help="Number of training epochs.")
 @click.option("--batch-size", type=int, default=4000, show_default=True, help="Samples per training step.")
-@click.option(
-    "--learning-rate", type=FLOAT, default=2e-3, show_default=True, help="Peak Adam learning rate."
-)
+@click.option("--learning-rate", type=FLOAT, default=2e-3, show_default=True, help="Peak Adam learning rate.")
 @click.option(
     "--train-split",
     type=FLOAT,
@@ -134,14 +132,6 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 )
 @click.option("--dropout", type=FLOAT, default=0.0, show_default=True, help="Decoder dropout.")
 @click.option(
-    "--average-epochs",
-    type=FLOAT,
-    default=0.5,
-    show_default=True,
-    help="Average the weights over about this many epochs (exponential moving average); validation, early "
-    "stopping and the saved model use the average, which generalises better between samples (0: off).",
-)
-@click.option(
     "--test-min-distance",
     type=click.FloatRange(min=0.0),
     default=0.0,
@@ -152,7 +142,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--neighbours",
     type=int,
-    default=16,
+    default=32,
     show_default=True,
     help="Blend the network's prediction with this many nearest training samples, which the model file "
     "keeps (int8): next to the samples their own values are worth more than any compact network; learned "
@@ -276,7 +266,6 @@ def command(**opts: object) -> None:
         preset=opts["preset"],
         hidden=opts["hidden"],
         dropout=opts["dropout"],
-        average_epochs=opts["average_epochs"],
         neighbours=opts["neighbours"],
         test_min_distance_m=opts["test_min_distance"],
         blend_fraction=opts["blend_fraction"],

@@ -1,9 +1,8 @@
-"""The objects a run trains: the model, its mixed-precision / DDP wrapper, optimizer, schedule, average."""
+"""The objects a run trains: the model, its mixed-precision / DDP wrapper, optimizer and schedule."""
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +12,6 @@ from ..encoder.backends import implied_backend
 from ..geodesy import TimeSpan
 from ..model import Earth4DModel, Neighbours
 from . import distributed
-from .averaging import WeightAverage
 from .config import TrainConfig
 from .data import TrainingData
 from .optim import build_optimizer, lazy_pays_off, touched_rows_bound
@@ -52,16 +50,13 @@ class ModelStep(nn.Module):
 
 @dataclass
 class Training:
-    """The trained objects. ``net`` is what a step calls (DDP-wrapped under torchrun); ``evaluated`` is
-    what validation and the saved model read: the weight average when there is one, else the model."""
+    """The trained objects. ``net`` is what a step calls (DDP-wrapped under torchrun)."""
 
     model: Earth4DModel
     net: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: CosineSchedule
     scaler: torch.amp.GradScaler
-    average: WeightAverage | None
-    evaluated: nn.Module
     generator: torch.Generator
     amp_dtype: torch.dtype | None
     lazy_tables: bool
@@ -84,10 +79,6 @@ def build_training(
     if config.amp and device.type == "cuda":
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     step = ModelStep(model, amp_dtype).to(device)
-    average = None
-    if config.average_epochs > 0:
-        steps_per_epoch = math.ceil(data.train_x.shape[0] / config.batch_size)
-        average = WeightAverage(model, max(1.0, config.average_epochs * steps_per_epoch))
     net: nn.Module = step
     if ctx.distributed:
         device_ids = [device.index] if device.type == "cuda" else None
@@ -127,8 +118,6 @@ def build_training(
         optimizer=optimizer,
         scheduler=CosineSchedule(optimizer, config.warmup_steps),
         scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
-        average=average,
-        evaluated=average.module if average is not None else model,
         generator=generator,
         amp_dtype=amp_dtype,
         lazy_tables=lazy,

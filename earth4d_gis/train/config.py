@@ -45,10 +45,7 @@ class TrainConfig:
     """Weight of (1 - cosine similarity) added to the mean squared error."""
     l1_weight: float = 0.0
     """Weight of the mean absolute error (what MAPE measures) added to the mean squared error."""
-    average_epochs: float = 0.5
-    """Average the weights over about this many epochs (an exponential moving average); validation,
-    early stopping and the saved model use the average. 0 turns averaging off."""
-    neighbours: int = 16
+    neighbours: int = 32
     """Blend the network's prediction with this many nearest training samples, kept in the model file
     (int8 embeddings): next to the samples their own values beat any compact network (0: field only)."""
     blend_fraction: float = 0.2
@@ -96,7 +93,6 @@ class TrainConfig:
             (0.0 <= self.dropout < 1.0, f"--dropout {self.dropout} must lie in [0, 1)"),
             (self.grad_clip >= 0, f"--grad-clip {self.grad_clip} must not be negative"),
             (self.weight_decay >= 0, f"--weight-decay {self.weight_decay} must not be negative"),
-            (self.average_epochs >= 0, f"--average-epochs {self.average_epochs} must not be negative"),
             (
                 self.test_min_distance_m >= 0,
                 f"test_min_distance {self.test_min_distance_m} must not be negative",
@@ -145,7 +141,6 @@ class TrainConfig:
             "encoder_spec": self.encoder_spec,
             "hidden": list(self.hidden),
             "dropout": self.dropout,
-            "average_epochs": self.average_epochs > 0,
             "neighbours": self.neighbours,
         }
 

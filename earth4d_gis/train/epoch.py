@@ -116,8 +116,6 @@ def train_epoch(
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             training.scaler.step(training.optimizer)
             training.scaler.update()
-            if training.average is not None:
-                training.average.update()
             total_loss += loss.detach() * idx.shape[0]
             seen += idx.shape[0]
             bar.update(1)

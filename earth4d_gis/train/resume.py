@@ -30,7 +30,6 @@ def save_last(
         "optimizer": training.optimizer.state_dict(),
         "scheduler": training.scheduler.state_dict(),
         "scaler": training.scaler.state_dict(),
-        "average": training.average.state_dict() if training.average is not None else None,
         "rng": state.capture_rng(training.generator),
         **run.checkpoint(),
     }
@@ -70,8 +69,6 @@ def resume(last: Path, best: Path, training: Training, config: TrainConfig, fing
     training.optimizer.load_state_dict(payload["optimizer"])
     training.scheduler.load_state_dict(payload["scheduler"])
     training.scaler.load_state_dict(payload["scaler"])
-    if training.average is not None:  # the architecture check above guarantees it was saved
-        training.average.load_state_dict(payload["average"])
     state.restore_rng(payload["rng"], training.generator)
     run = RunState.from_checkpoint(payload)
     if best.is_file():

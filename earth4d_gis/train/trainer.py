@@ -3,7 +3,7 @@
 ``train(config, samples)`` runs on one process, or on each process of a ``torchrun`` job (rank 0 writes
 the outputs). Coordinates stay float64 up to the encoder; mixed precision (CUDA only) covers the decoder.
 This module orchestrates; each part has its own module: ``layout`` (the output folder), ``data`` (split,
-tensors, sample bank), ``build`` (model, optimizer, schedule, average), ``epoch`` (one epoch),
+tensors, sample bank), ``build`` (model, optimizer, schedule), ``epoch`` (one epoch),
 ``run_state`` (history, best epoch, stop reason), ``resume`` (checkpoints), ``outputs`` (files, maps,
 video) and ``report`` (baselines, distance bands, ``metrics.json``).
 """
@@ -101,7 +101,7 @@ class _Trainer:
         self.run_state = RunState()
 
     def _predict(self, coords: torch.Tensor) -> torch.Tensor:
-        return evaluation.predict(self.training.evaluated, coords, self.config.eval_batch_size)
+        return evaluation.predict(self.training.model, coords, self.config.eval_batch_size)
 
     def _progress(self, epochs_done: float, deadline: float | None) -> float:
         """How much of the run's budget is spent (epochs or time, whichever is further): drives the LR."""
@@ -189,11 +189,11 @@ class _Trainer:
             last_checkpoint=self.layout.last,
         )
         seconds = time.monotonic() - started  # throughput over the training alone
-        val = evaluation.validate(self.training.evaluated, self.data.val_x, self.data.val_y, cfg, self.ctx)
+        val = evaluation.validate(self.training.model, self.data.val_x, self.data.val_y, cfg, self.ctx)
         lr = self.training.optimizer.param_groups[0]["lr"]
         improved = run.record(epoch, train_loss, val, lr, seen, seconds)
         if improved:
-            run.best_state = state.cpu_state_dict(self.training.evaluated)
+            run.best_state = state.cpu_state_dict(self.training.model)
         if self.outputs is not None:
             self._save_epoch(epoch, improved)
             log.info(
@@ -225,7 +225,7 @@ class _Trainer:
         if improved and run.best_state is not None:
             resume.save_weights(layout.best, epoch, self.training, run.best_state, self.fingerprint)
         if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-            weights = state.cpu_state_dict(self.training.evaluated)
+            weights = state.cpu_state_dict(self.training.model)
             resume.save_weights(
                 layout.epoch_checkpoint(epoch), epoch, self.training, weights, self.fingerprint
             )
@@ -234,15 +234,9 @@ class _Trainer:
         self.outputs.epoch(epoch, self._predict, maps)
 
     def _load_final_weights(self) -> None:
-        """The best validation epoch's weights (else the average) into the model and its average."""
-        training = self.training
-        final = self.run_state.best_state
-        if final is None and training.average is not None:
-            final = state.cpu_state_dict(training.average.module)
-        if final is not None:
-            training.model.load_state_dict(final)
-            if training.average is not None:
-                training.average.module.load_state_dict(final)
+        """The best validation epoch's weights into the model (the last epoch's when none improved)."""
+        if self.run_state.best_state is not None:
+            self.training.model.load_state_dict(self.run_state.best_state)
 
     def _report(self, test_baselines: dict[str, Any], train_seconds: float) -> dict[str, Any]:
         """Score the final model on the test set and write the model file, maps and ``metrics.json``."""

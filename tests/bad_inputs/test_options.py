@@ -178,7 +178,6 @@ CASES: list[Case] = [
     Case("train", "--preset", ("huge",), "huge"),
     Case("train", "--hidden", ("12,abc",), "12,abc"),
     Case("train", "--dropout", ("1.5",), "1.5"),
-    Case("train", "--average-epochs", ("-1",), "-1"),
     Case("train", "--test-min-distance", ("-5",), "-5"),
     Case("train", "--neighbours", ("-1",), "-1"),
     Case("train", "--blend-fraction", ("1",), "1"),
