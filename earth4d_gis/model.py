@@ -13,6 +13,8 @@ from .encoder.smooth import SmoothConfig, SmoothEncoding
 from .neighbours import NeighbourBlend, SampleBank
 
 EMBEDDING_DIM = 64
+_BLEND_CHUNK = 4096
+"""Points per chunk of the neighbour blend at inference."""
 
 Neighbours = tuple[torch.Tensor, torch.Tensor]
 """Neighbour rows of a batch in the sample bank and their distances (metres), each ``[N, k]``."""
@@ -84,8 +86,27 @@ class Earth4DModel(nn.Module):
         else:
             idx, dist = neighbours
         idx, dist = idx.to(coords.device), dist.to(coords.device)
+        if torch.is_grad_enabled() or len(coords) <= _BLEND_CHUNK:
+            return self._blend(coords, field, idx, dist)
+        # Inference in chunks: a chunk's neighbour rows (N x k x 64 floats) stay small and in cache.
+        return torch.cat(
+            [
+                self._blend(
+                    coords[i : i + _BLEND_CHUNK],
+                    field[i : i + _BLEND_CHUNK],
+                    idx[i : i + _BLEND_CHUNK],
+                    dist[i : i + _BLEND_CHUNK],
+                )
+                for i in range(0, len(coords), _BLEND_CHUNK)
+            ]
+        )
+
+    def _blend(
+        self, coords: torch.Tensor, field: torch.Tensor, idx: torch.Tensor, dist: torch.Tensor
+    ) -> torch.Tensor:
+        assert self.bank is not None and self.blend is not None
         pairs = self.bank.pair_features(coords, idx, dist)
-        return self.blend(field, self.bank.embeddings(idx), pairs)
+        return self.blend(field, self.bank.embeddings(idx), pairs, self.bank.norms()[idx])
 
     def forward(self, coords: torch.Tensor, neighbours: Neighbours | None = None) -> torch.Tensor:
         """float64 ``[N, 4]`` encoder coordinates -> float32 ``[N, 64]``."""

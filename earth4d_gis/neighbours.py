@@ -53,6 +53,7 @@ class SampleBank(nn.Module):
         self.register_buffer("codes", torch.zeros(size, 64, dtype=torch.int8))
         self._tree: cKDTree | None = None
         self._heights: torch.Tensor | None = None
+        self._norms: torch.Tensor | None = None
         self._tree_lock = threading.Lock()
 
     @classmethod
@@ -73,6 +74,7 @@ class SampleBank(nn.Module):
         state = self.__dict__.copy()
         state["_tree"] = None
         state["_heights"] = None
+        state["_norms"] = None
         state["_tree_lock"] = None
         return state
 
@@ -81,7 +83,7 @@ class SampleBank(nn.Module):
         self._tree_lock = threading.Lock()
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        self._tree, self._heights = None, None
+        self._tree, self._heights, self._norms = None, None, None
         super()._load_from_state_dict(*args, **kwargs)
 
     @property
@@ -96,6 +98,12 @@ class SampleBank(nn.Module):
         if self._heights is None or self._heights.device != self.coords.device:
             self._heights = geography(self.coords)[1].float()
         return self._heights
+
+    def norms(self) -> torch.Tensor:
+        """Each stored embedding's length (float32), computed once: the blend's cosines need them."""
+        if self._norms is None or self._norms.device != self.codes.device:
+            self._norms = torch.linalg.vector_norm(self.codes.float() / EMBEDDING_SCALE, dim=1)
+        return self._norms
 
     def query(
         self, coords: torch.Tensor | np.ndarray, exclude: np.ndarray | None = None, workers: int = -1
@@ -152,11 +160,14 @@ class NeighbourBlend(nn.Module):
             self.attention[-1].bias.zero_()
             self.gate[-1].bias.fill_(2.0)
 
-    def forward(self, field: torch.Tensor, neighbours: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        """field ``[N, 64]``, neighbour rows ``[N, k, 64]``, pair features ``[N, k, 5]`` -> ``[N, 64]``."""
+    def forward(
+        self, field: torch.Tensor, neighbours: torch.Tensor, pairs: torch.Tensor, norms: torch.Tensor
+    ) -> torch.Tensor:
+        """field ``[N, 64]``, neighbour rows ``[N, k, 64]`` and their lengths ``[N, k]``, pair features
+        ``[N, k, 5]`` -> ``[N, 64]``."""
         # Cosine of each neighbour with the field's prediction (no normalised copy of the neighbours).
         similar = torch.einsum("nd,nkd->nk", F.normalize(field, dim=1), neighbours)
-        similar = similar / torch.linalg.vector_norm(neighbours, dim=2).clamp_min(1e-6)
+        similar = similar / norms.clamp_min(1e-6)
         log_d = pairs[..., 0]
         x = torch.cat([pairs, similar[..., None], (similar * log_d)[..., None]], dim=-1)
         # Inverse distance, tapered to zero at the last (the (k+1)-th) neighbour's distance: 1 - r^8

@@ -94,17 +94,21 @@ def test_the_last_neighbour_has_no_weight_so_maps_have_no_seams() -> None:
     dist = torch.sort(torch.rand(4, 9, generator=gen) * 5000.0 + 10.0, dim=1).values
     pairs = torch.zeros(4, 9, 5)
     pairs[..., 0] = torch.log(dist) / 10.0
-    out = blend(field, neighbours, pairs)
+
+    def run(rows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return blend(field, rows, features, torch.linalg.vector_norm(rows, dim=2))
+
+    out = run(neighbours, pairs)
     swapped = neighbours.clone()
     swapped[:, -1] = torch.randn(4, 64, generator=gen)
     # Whichever sample is the (k+1)-th, the result is the same: a sample entering the set starts at 0.
-    assert torch.allclose(blend(field, swapped, pairs), out, atol=1e-6)
+    assert torch.allclose(run(swapped, pairs), out, atol=1e-6)
     # As the k-th neighbour moves out to the (k+1)-th's distance, its influence fades continuously.
     near = pairs.clone()
     near[:, -2, 0] = near[:, -1, 0] - 1e-6
     moved = neighbours.clone()
     moved[:, -2] = torch.randn(4, 64, generator=gen)
-    assert torch.allclose(blend(field, moved, near), blend(field, neighbours, near), atol=1e-4)
+    assert torch.allclose(run(moved, near), run(neighbours, near), atol=1e-4)
 
 
 def test_bank_and_blend_survive_the_model_file(tiny_config: EncoderConfig, tmp_path: Path) -> None:
@@ -143,3 +147,20 @@ def test_stacked_step_teaches_the_blend_nothing_from_the_network_rows(tiny_confi
     field[:30].sum().backward()
     assert all(p.grad is None for p in model.blend.parameters())
     assert any(p.grad is not None and p.grad.any() for p in model.decoder.parameters())
+
+
+def test_inference_in_chunks_equals_one_pass(tiny_config: EncoderConfig) -> None:
+    from earth4d_gis import model as model_module
+
+    bank, coords, _ = _bank(k=8)
+    model = Earth4DModel(tiny_config, hidden=(16,), bank=bank).eval()
+    x = torch.from_numpy(coords[:300])
+    with torch.no_grad():
+        whole = model(x)
+        saved = model_module._BLEND_CHUNK
+        model_module._BLEND_CHUNK = 64
+        try:
+            chunked = model(x)
+        finally:
+            model_module._BLEND_CHUNK = saved
+    assert torch.allclose(whole, chunked, atol=1e-6)
