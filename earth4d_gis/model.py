@@ -13,7 +13,7 @@ from .encoder.smooth import SmoothConfig, SmoothEncoding
 from .neighbours import NeighbourBlend, SampleBank
 
 EMBEDDING_DIM = 64
-_BLEND_CHUNK = 4096
+_BLEND_CHUNK = 1024
 """Points per chunk of the neighbour blend at inference."""
 
 Neighbours = tuple[torch.Tensor, torch.Tensor]
