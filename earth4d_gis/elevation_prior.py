@@ -1,8 +1,10 @@
 """A coarse elevation prior from the training samples, for rasterizing when no DEM is given.
 
 The model needs an elevation per pixel. Without a DEM, the best guess we have is what the training data
-said nearby: the mean sample elevation in a fine lat/lon cell, else in a coarse one, else 0 m. Only cells
-that hold samples are stored, so the prior stays small (a few hundred kB for millions of samples).
+said nearby: the mean sample elevation in a fine lat/lon cell, else in a coarse one, else 0 m, interpolated
+between cell centres so that maps show no straight steps along cell edges (the model's output depends on
+height). Only cells that hold samples are stored, so the prior stays small (a few hundred kB for millions
+of samples).
 """
 
 from __future__ import annotations
@@ -70,16 +72,47 @@ class ElevationPrior:
             yield level, pos, level.keys[pos] == keys
 
     def lookup(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """Elevation in metres per point (float64): the finest occupied cell's mean, 0 where none."""
+        """Elevation in metres per point (float64), continuous in position (no steps at cell edges).
+
+        Bilinear between the centres of the four nearest cells of the finest level; a centre whose cell
+        holds no sample takes the next coarser level's value there (the same interpolation), and 0 m
+        where no level holds samples. At the centre of an occupied fine cell it is that cell's mean.
+        """
         lat, lon = np.broadcast_arrays(
             np.atleast_1d(np.asarray(lat, dtype=np.float64)), np.atleast_1d(np.asarray(lon, dtype=np.float64))
         )
+        levels = [level for level in self.levels if level.keys.size]
+        return self._interpolate(levels, lat.ravel(), lon.ravel()).reshape(lat.shape)
+
+    @classmethod
+    def _interpolate(cls, levels: list[_Level], lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        if not levels or lat.size == 0:
+            return np.zeros(lat.shape, dtype=np.float64)
+        level, cell = levels[0], levels[0].cell_deg
+        n_rows, n_cols = int(np.ceil(180.0 / cell)), int(np.ceil(360.0 / cell))
+        fy = (np.clip(lat, -90.0, 90.0) + 90.0) / cell - 0.5
+        fx = (wrap_longitude(lon) + 180.0) / cell - 0.5
+        row0, col0 = np.floor(fy), np.floor(fx)
+        ty, tx = fy - row0, fx - col0
         out = np.zeros(lat.shape, dtype=np.float64)
-        found = np.zeros(lat.shape, dtype=bool)
-        for level, pos, hit in self._matches(lat, lon):
-            new = hit & ~found
-            out[new] = level.values[pos[new]]
-            found |= hit
+        for dr, dc, weight in (
+            (0, 0, (1 - ty) * (1 - tx)),
+            (0, 1, (1 - ty) * tx),
+            (1, 0, ty * (1 - tx)),
+            (1, 1, ty * tx),
+        ):
+            rows = np.clip(row0 + dr, 0, n_rows - 1).astype(np.int64)
+            cols = np.mod(col0 + dc, n_cols).astype(np.int64)
+            keys = rows * n_cols + cols
+            pos = np.clip(np.searchsorted(level.keys, keys), 0, level.keys.size - 1)
+            hit = level.keys[pos] == keys
+            value = np.where(hit, level.values[pos], 0.0).astype(np.float64)
+            if not hit.all():
+                miss = ~hit
+                centre_lat = (rows[miss] + 0.5) * cell - 90.0
+                centre_lon = (cols[miss] + 0.5) * cell - 180.0
+                value[miss] = cls._interpolate(levels[1:], centre_lat, centre_lon)
+            out += weight * value
         return out
 
     def coverage(self, lat: np.ndarray, lon: np.ndarray) -> float:

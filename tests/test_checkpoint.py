@@ -54,7 +54,7 @@ def test_round_trip_restores_predictions_and_metadata(tmp_path: Path) -> None:
     assert loaded.metrics == {"test": {"cosine": 0.5}}
     assert loaded.dataset_fingerprint == "abc123"
     assert loaded.fingerprint == bundle.fingerprint and len(loaded.fingerprint) == 64
-    assert loaded.elevation_prior.lookup([37.01], [-121.99])[0] == 250.0
+    assert loaded.elevation_prior.lookup([37.05], [-121.95])[0] == pytest.approx(250.0)
     np.testing.assert_array_equal(loaded.rgb_projection.components, bundle.rgb_projection.components)
     # Self-describing and safe: loads with weights_only=True and names its format.
     raw = torch.load(path, weights_only=True)

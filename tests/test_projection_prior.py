@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from earth4d_gis.elevation_prior import ElevationPrior
 from earth4d_gis.projection import RGBProjection
@@ -52,17 +53,22 @@ def test_elevation_prior_uses_finest_occupied_cell_then_coarse_then_zero() -> No
     lon = np.array([-122.01, -122.02, -122.55, 20.0])
     elev = np.array([100.0, 300.0, 1000.0, 50.0])
     prior = ElevationPrior.fit(lat, lon, elev)
-    got = prior.lookup(np.array([37.015, 37.95, -45.0, 10.05]), np.array([-122.015, -122.95, 170.0, 20.05]))
-    assert got[0] == 200.0  # same 0.1-degree cell as the first two samples
-    assert got[1] == np.float32((100.0 + 300.0 + 1000.0) / 3)  # only the 1-degree cell holds samples
+    got = prior.lookup(np.array([37.05, 37.55, -45.0, 10.05]), np.array([-122.05, -122.55, 170.0, 20.05]))
+    assert got[0] == pytest.approx(200.0)  # the centre of the 0.1-degree cell of the first two samples
+    assert got[1] == pytest.approx(1000.0)  # the centre of the third sample's own fine cell
     assert got[2] == 0.0  # no samples anywhere near
-    assert got[3] == 50.0
+    assert got[3] == pytest.approx(50.0)
+    # Between cell centres the value moves continuously: no step where a map crosses a cell edge.
+    path = np.linspace(36.8, 37.3, 5001)
+    along = prior.lookup(path, np.full_like(path, -122.05))
+    assert np.abs(np.diff(along)).max() < 1.0
+    assert along.min() >= 0.0 and along.max() <= 1000.0
     assert prior.coverage(np.array([37.015, -45.0]), np.array([-122.015, 170.0])) == 0.5
 
 
 def test_elevation_prior_wraps_longitude_and_round_trips() -> None:
     prior = ElevationPrior.fit(np.array([0.05]), np.array([179.95]), np.array([42.0]))
-    assert prior.lookup(np.array([0.05]), np.array([-180.05]))[0] == 42.0
+    assert prior.lookup(np.array([0.05]), np.array([-180.05]))[0] == pytest.approx(42.0)
     again = ElevationPrior.from_dict(prior.to_dict())
     np.testing.assert_array_equal(
         again.lookup([0.05, 5.0], [179.95, 5.0]), prior.lookup([0.05, 5.0], [179.95, 5.0])
