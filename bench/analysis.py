@@ -33,7 +33,7 @@ def write_tile(path: Path, size: int, changed: bool) -> None:
     import rasterio
     from scipy.spatial import cKDTree
 
-    from earth4d_gis.raster.quantize import quantize_int8
+    from earth4d_gis.quantization import quantize_int8
 
     rng = np.random.default_rng(0)
     classes = rng.standard_normal((8, 64))

@@ -38,7 +38,7 @@ def report_paths(
     out: Path, options: dict[str, Any], what: str, overwrite: bool, training: bool
 ) -> dict[str, Path]:
     """The saved-model, JSON and PNG report paths, checked before any work starts."""
-    from earth4d_gis.raster.output_path import check_output_path
+    from earth4d_gis.files import check_output_path
 
     save_to = options.pop("save_to")
     report_to = options.pop("report_to")

@@ -11,9 +11,9 @@ from .options import (
     FILE_PATH,
     OneLineCommand,
     UsageLineError,
+    open_sources,
     out_option,
     overwrite_option,
-    pop_sources,
     run_options,
     run_with_progress,
     source_options,
@@ -50,13 +50,13 @@ def command(**options: Any) -> None:
         from tqdm import tqdm
 
         from earth4d_gis.analysis.zonal import write_zonal, zonal_grid, zonal_polygons
-        from earth4d_gis.raster.output_path import check_output_path
+        from earth4d_gis.files import check_output_path
 
         zones, grid_size = options["zones"], options["grid_size"]
         if (zones is None) == (grid_size is None):
             raise UsageLineError("give either --zones FILE or --grid-size SIZE")
         check_output_path(out, options["overwrite"])
-        source = pop_sources(options)[0]
+        source = open_sources(options)[0]
         bar_ = tqdm(desc="zonal", unit="tile", disable=not bar, leave=False)
 
         def tick(done: int, total: int) -> None:

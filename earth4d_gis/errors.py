@@ -1,6 +1,20 @@
-"""Errors whose message is one sentence meant for the user (the CLI and plugin print it as is)."""
+"""Errors whose message is one sentence meant for the user (the CLI and plugin print it as is).
+
+Messages name the Python parameter (``overwrite=True``, ``max_pixels=N``, ``output='int8'``), never a
+command-line flag: the CLI rewrites those spellings into its own flags (``earth4d_gis_cli.options``),
+and the plugin into its own words.
+"""
 
 from __future__ import annotations
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type name when it has none.
+
+    Library errors (GDAL, OGR, torch, pandas) can span many lines; a user-facing message quotes one.
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
 
 
 class Earth4DError(Exception):

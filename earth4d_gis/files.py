@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import Earth4DError, InputError, WriteError
+from .errors import Earth4DError, InputError, WriteError, first_line
 
 _STALE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[^.]+\.tmp(\.\w+)?$")
 _LOW_SPACE_BYTES = 1 << 20
@@ -31,11 +31,6 @@ def normal_mode() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return 0o666 & ~umask
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def write_failure_reason(folder: Path, exc: BaseException) -> str:
@@ -52,7 +47,7 @@ def write_failure_reason(folder: Path, exc: BaseException) -> str:
         free = shutil.disk_usage(folder).free
         if free < _LOW_SPACE_BYTES:
             return f"{os.strerror(errno.ENOSPC).lower()} ({free:,} bytes free)"
-    return _first_line(exc)
+    return first_line(exc)
 
 
 def write_error(path: Path, exc: BaseException) -> WriteError:
@@ -126,13 +121,13 @@ def publish(staged: Path, out: Path, overwrite: bool = True) -> Path:
     except FileExistsError:
         raise InputError(
             f"output {out} appeared while it was being written and was left as it is; "
-            "use --overwrite to replace it"
+            "use overwrite=True to replace it"
         ) from None
     except OSError:  # a file system without hard links: check, then rename
         if out.exists():
             raise InputError(
                 f"output {out} appeared while it was being written and was left as it is; "
-                "use --overwrite to replace it"
+                "use overwrite=True to replace it"
             ) from None
         os.replace(staged, out)
         return out
@@ -194,7 +189,7 @@ def check_output_path(path: str | os.PathLike[str], overwrite: bool) -> Path:
     if out.is_dir():
         raise InputError(f"output {out} is a folder, not a file name")
     if out.exists() and not overwrite:
-        raise InputError(f"output {out} already exists; use --overwrite (overwrite=True) to replace it")
+        raise InputError(f"output {out} already exists; use overwrite=True to replace it")
     folder = out.parent
     if folder.exists() and not folder.is_dir():
         raise InputError(f"output folder {folder} is a file, not a folder")

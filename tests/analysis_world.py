@@ -16,7 +16,7 @@ from affine import Affine
 from pyproj import Transformer
 
 from earth4d_gis.data.demo_world import CLASSES, DemoWorld
-from earth4d_gis.raster.quantize import quantize_int8
+from earth4d_gis.quantization import quantize_int8
 
 CRS = "EPSG:32610"
 RES = 20.0

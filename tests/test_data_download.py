@@ -173,7 +173,7 @@ def test_corrupted_file_is_detected_and_force_download_repairs(
     data[len(data) // 2] ^= 0xFF
     emb.write_bytes(bytes(data))
     with pytest.raises(
-        DownloadError, match=f"{EMBEDDINGS_FILE} does not match its manifest.*--force-download"
+        DownloadError, match=f"{EMBEDDINGS_FILE} does not match its manifest.*force_download=True"
     ):
         ensure_alphaearth(tmp_path, base_url=url, progress=False)
     _, emb = ensure_alphaearth(tmp_path, base_url=url, progress=False, force_download=True)
@@ -210,7 +210,7 @@ def test_unreachable_host_suggests_demo(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(DownloadError, match=rf"could not reach 127.0.0.1:{port} .*--dataset demo") as info:
+    with pytest.raises(DownloadError, match=rf"could not reach 127.0.0.1:{port} .*dataset='demo'") as info:
         ensure_alphaearth(tmp_path, base_url=f"http://127.0.0.1:{port}/x/", progress=False)
     assert "\n" not in str(info.value)
 

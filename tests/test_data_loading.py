@@ -160,7 +160,7 @@ def test_invalid_rows_are_reported_with_counts_reasons_and_examples(tmp_path: Pa
     assert "2 with event_date missing or not a date (row 3: '2019-13-45', row 4: 'not a date')" in message
     assert "1 with event_date outside the time span 1900-01-01 .. 2100-01-01 (row 20: 1650-06-01" in message
     assert "1 with embedding not finite (NaN or inf) (row 30:" in message
-    assert "--drop-invalid" in message
+    assert "drop_invalid=True" in message
     report = info.value.report
     assert {p.reason: p.count for p in report.problems}["latitude outside [-90, 90]"] == 2
 

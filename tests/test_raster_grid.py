@@ -7,9 +7,9 @@ import pytest
 from rasterio.windows import Window
 
 from earth4d_gis.errors import InputError
+from earth4d_gis.quantization import dequantize_int8, quantize_int8
 from earth4d_gis.raster.grid import output_grid, utm_crs
 from earth4d_gis.raster.products import EmbeddingsOutput, Int8Output, RGBOutput
-from earth4d_gis.raster.quantize import dequantize_int8, quantize_int8
 
 
 def test_default_grid_is_utm_of_the_centre_at_10_m_snapped_to_the_resolution() -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from ..errors import InputError
-from ..raster.output_path import check_output_path
+from ..files import check_output_path
 from .products import ValueKind
 from .report import change_figure, write_csv
 from .source import EmbeddingSource, as_source, same_grid

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..conventions import EMBEDDING_BANDS, EMBEDDING_DIM
 from ..errors import InputError
+from ..files import check_output_path
 from ..raster.cog import TILE
-from ..raster.output_path import check_output_path
 from .products import MAX_CLASSES, ClassKind
 from .report import write_csv
-from .source import EMBEDDING_DIM, EmbeddingSource, ModelSource, as_source
+from .source import EmbeddingSource, ModelSource, as_source
 from .windows import AnalysisJob, Operation, base_tags, compute_arrays, write_outputs
 
 if TYPE_CHECKING:
@@ -178,5 +179,5 @@ def cluster_to_files(
         [i + 1, f"{shares[i]:.6f}", *(f"{v:.6f}" for v in centre)]
         for i, centre in enumerate(clustering.centroids)
     ]
-    header = ["cluster", "sample_share", *(f"A{i:02d}" for i in range(EMBEDDING_DIM))]
+    header = ["cluster", "sample_share", *EMBEDDING_BANDS]
     return raster, write_csv(header, rows, centroids_path, overwrite=overwrite)

@@ -16,10 +16,11 @@ import numpy as np
 from rasterio.features import geometry_mask
 from rasterio.windows import Window
 
+from ..conventions import EMBEDDING_DIM
 from ..errors import InputError
 from ..raster.cog import TILE
 from ..raster.grid import WGS84
-from .source import EMBEDDING_DIM, EmbeddingSource
+from .source import EmbeddingSource
 
 if TYPE_CHECKING:
     import geopandas

@@ -9,15 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from ..raster.output_path import check_output_path, publish, staging_folder
+from ..files import atomic_output, check_output_path
 
 
 def write_json(data: dict[str, Any], path: str | os.PathLike[str], overwrite: bool = False) -> Path:
     out = check_output_path(path, overwrite)
-    with staging_folder(out) as folder:
-        staged = folder / out.name
+    with atomic_output(out, overwrite=overwrite) as staged:
         staged.write_text(json.dumps(data, indent=2) + "\n")
-        publish(staged, out)
     return out
 
 
@@ -25,11 +23,11 @@ def _save_figure(figure: Any, path: str | os.PathLike[str], overwrite: bool) -> 
     import matplotlib.pyplot as plt
 
     out = check_output_path(path, overwrite)
-    with staging_folder(out) as folder:
-        staged = folder / out.name
-        figure.savefig(staged, dpi=110, bbox_inches="tight")
+    try:
+        with atomic_output(out, overwrite=overwrite, extension=out.suffix) as staged:
+            figure.savefig(staged, dpi=110, bbox_inches="tight")
+    finally:
         plt.close(figure)
-        publish(staged, out)
     return out
 
 
@@ -114,9 +112,7 @@ def write_csv(
     header: list[str], rows: list[list[Any]], path: str | os.PathLike[str], overwrite: bool = False
 ) -> Path:
     out = check_output_path(path, overwrite)
-    with staging_folder(out) as folder:
-        staged = folder / out.name
-        lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
+    lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
+    with atomic_output(out, overwrite=overwrite) as staged:
         staged.write_text("\n".join(lines) + "\n")
-        publish(staged, out)
     return out

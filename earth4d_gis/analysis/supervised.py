@@ -17,7 +17,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import InputError
-from ..raster.output_path import check_output_path, publish, staging_folder
+from ..files import atomic_output, check_output_path
 from .features import Tick, feature_embeddings, on_grid, read_features
 from .source import EmbeddingSource
 
@@ -69,10 +69,8 @@ class Fitted:
             "class_names": list(self.class_names),
             "report": self.report,
         }
-        with staging_folder(out) as folder:
-            staged = folder / out.name
+        with atomic_output(out, overwrite=overwrite, extension=out.suffix) as staged:
             skops.io.dump(payload, staged)
-            publish(staged, out)
         return out
 
 

@@ -23,11 +23,11 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from .._version import __version__
-from ..errors import Earth4DError, InputError
+from ..conventions import IN_MEMORY_MAX_PIXELS
+from ..errors import Earth4DError, InputError, first_line
+from ..files import check_output_path, publish, staging_folder
 from ..raster import cog
 from ..raster.execution import window_results
-from ..raster.messages import first_line
-from ..raster.output_path import check_output_path, publish, staging_folder
 from ..raster.pipeline import CancelCallback, ProgressCallback, ProgressTracker
 from ..raster.products import OutputKind
 from .products import ClassKind
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-IN_MEMORY_MAX_PIXELS = 4_000_000
-"""In-memory results (the Python API's xarray) are for small areas; larger ones belong in files."""
 WindowCallback = Callable[[Window, tuple[np.ndarray, ...]], None]
 
 
@@ -165,7 +163,7 @@ def write_outputs(
                 staged.append(cog.translate_to_cog(vrt, folder / out.name, kind))
             tracker.advance("publishing", 0)  # the last chance to cancel: nothing is published yet
             for path, out in zip(staged, paths, strict=True):
-                publish(path, out)
+                publish(path, out, overwrite)
         tracker.advance("done", finish, check=False)
     except (RasterioError, OSError) as exc:
         raise Earth4DError(f"could not write {paths[0]}: {first_line(exc)}") from None

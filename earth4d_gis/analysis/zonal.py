@@ -14,17 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..conventions import EMBEDDING_BANDS, EMBEDDING_DIM
 from ..errors import InputError
+from ..files import atomic_output, check_output_path
 from ..raster.cog import TILE
-from ..raster.output_path import check_output_path, publish, staging_folder
 from .features import Tick, on_grid, polygon_pixels, read_features
-from .source import EMBEDDING_DIM, EmbeddingSource, as_source
+from .source import EmbeddingSource, as_source
 
 if TYPE_CHECKING:
     import geopandas
-
-BANDS = tuple(f"A{i:02d}" for i in range(EMBEDDING_DIM))
-
 
 def _unit_means(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
@@ -38,7 +36,7 @@ def _with_means(frame: Any, sums: np.ndarray, counts: np.ndarray) -> geopandas.G
     import pandas
 
     means = _unit_means(sums, counts)
-    columns = pandas.DataFrame(means, columns=list(BANDS), index=frame.index)
+    columns = pandas.DataFrame(means, columns=list(EMBEDDING_BANDS), index=frame.index)
     columns.insert(0, "pixel_count", counts.astype(np.int64))
     clash = [c for c in columns.columns if c in frame.columns]
     base = frame.drop(columns=clash)
@@ -122,8 +120,6 @@ def write_zonal(frame: geopandas.GeoDataFrame, out: str | os.PathLike[str], over
     path = check_output_path(out, overwrite)
     if path.suffix.lower() != ".gpkg":
         raise InputError(f"output {path} must be a GeoPackage (.gpkg)")
-    with staging_folder(path) as folder:
-        staged = folder / path.name
+    with atomic_output(path, overwrite=overwrite, extension=path.suffix) as staged:
         frame.to_file(staged, driver="GPKG", layer=path.stem)
-        publish(staged, path)
     return path

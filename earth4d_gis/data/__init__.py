@@ -5,13 +5,14 @@ Every source produces a ``SampleSet`` (row-aligned coordinates, times and 64-D e
 
 from __future__ import annotations
 
+from ..conventions import EMBEDDING_DIM
+from ..quantization import SCHEMES, dequantize, quantize
 from .alphaearth import DEFAULT_DATA_DIR, URL_ENV, ensure_alphaearth, load_alphaearth
 from .demo import make_demo_dataset, write_demo_files
 from .demo_sampling import BAY_AREA
 from .demo_world import DemoWorld, Patch
 from .loading import REQUIRED_COLUMNS, load_samples
-from .quantization import SCHEMES, dequantize, quantize
-from .samples import EMBEDDING_DIM, SampleSet
+from .samples import SampleSet
 from .validation import ValidationReport
 
 __all__ = [

@@ -12,8 +12,8 @@ import torch
 
 from ..errors import InputError
 from ..files import atomic_output
+from ..quantization import quantize
 from .demo_world import DemoWorld
-from .quantization import quantize
 from .samples import SampleSet
 
 log = logging.getLogger(__name__)
@@ -24,11 +24,6 @@ def make_demo_dataset(n_samples: int = 200_000, seed: int = 42, world: DemoWorld
     if n_samples < 1:
         raise InputError(f"demo sample count {n_samples} must be at least 1")
     return (world or DemoWorld()).sample(int(n_samples), seed=seed)
-
-
-def _atomic_write(path: Path, write: object) -> None:
-    with atomic_output(path) as tmp:
-        write(tmp)  # type: ignore[operator]
 
 
 def metadata_frame(samples: SampleSet) -> pd.DataFrame:
@@ -57,10 +52,12 @@ def write_demo_files(
     meta_path, emb_path = out / f"{stem}_metadata.csv", out / f"{stem}_embeddings.pt"
     existing = [str(p) for p in (meta_path, emb_path) if p.exists()]
     if existing and not overwrite:
-        raise InputError(f"{existing[0]} already exists; pass overwrite to replace it")
+        raise InputError(f"{existing[0]} already exists; use overwrite=True to replace it")
     samples = make_demo_dataset(n_samples, seed)
     codes = torch.from_numpy(quantize(samples.embeddings, "linear127"))
-    _atomic_write(meta_path, lambda tmp: metadata_frame(samples).to_csv(tmp, index=False))
-    _atomic_write(emb_path, lambda tmp: torch.save(codes, tmp))
+    with atomic_output(meta_path) as tmp:
+        metadata_frame(samples).to_csv(tmp, index=False)
+    with atomic_output(emb_path) as tmp:
+        torch.save(codes, tmp)
     log.info("wrote %d demo samples to %s and %s", len(samples), meta_path, emb_path)
     return meta_path, emb_path

@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from ..conventions import EMBEDDING_DIM
 from ..errors import InputError
 from ..geodesy import geodetic_to_ecef, parse_times, validate_coordinates
 from . import noise
-from .samples import EMBEDDING_DIM, SampleSet
+from .samples import SampleSet
 
 _CHUNK = 32_768
 _WORKERS = min(8, os.cpu_count() or 1)

@@ -55,7 +55,7 @@ class Manifest:
                 self.files = dict(json.loads(self.path.read_text())["files"])
             except (ValueError, KeyError, TypeError):
                 raise DownloadError(
-                    f"{self.path} is not a readable download manifest; delete it or use --force-download"
+                    f"{self.path} is not a readable download manifest; delete it or use force_download=True"
                 ) from None
 
     def record(self, name: str, url: str, path: Path) -> None:
@@ -84,7 +84,7 @@ class Manifest:
             raise DownloadError(
                 f"{path} does not match its manifest entry ({size} bytes, expected {entry['size']} with "
                 f"sha256 {entry['sha256'][:12]}...): it is damaged or was changed; "
-                "run again with --force-download"
+                "run again with force_download=True"
             )
 
 
@@ -93,7 +93,7 @@ def _unreachable(url: str, reason: object) -> DownloadError:
     why = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
     return DownloadError(
         f"could not reach {host} ({why}); check the network connection, or train on the built-in demo world "
-        "with --dataset demo"
+        "with dataset='demo'"
     )
 
 
@@ -194,7 +194,7 @@ def fetch(url: str, dest: Path, *, force: bool = False, progress: bool = True) -
     part = dest.with_name(dest.name + ".part")
     if force:
         part.unlink(missing_ok=True)
-        log.info("downloading %s to %s again (--force-download)", url, dest)
+        log.info("downloading %s to %s again (force_download=True)", url, dest)
         download_to_part(url, part, progress=progress, label=dest.name)
         os.replace(part, dest)
         manifest.record(dest.name, url, dest)
@@ -215,7 +215,7 @@ def fetch(url: str, dest: Path, *, force: bool = False, progress: bool = True) -
             part.unlink(missing_ok=True)
             raise DownloadError(
                 f"the download of {dest.name} from {url} does not match the size and sha256 recorded in "
-                f"{manifest.path}; run again with --force-download to accept the new file"
+                f"{manifest.path}; run again with force_download=True to accept the new file"
             ) from None
     os.replace(part, dest)
     if dest.name not in manifest.files:

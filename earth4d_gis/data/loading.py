@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, Earth4DError
+from ..conventions import EMBEDDING_DIM
+from ..errors import DataError, Earth4DError, first_line
 from ..geodesy import DEFAULT_TIME_SPAN, TimeSpan, parse_time
-from .quantization import AEF_NODATA, SCHEMES, check_scheme, dequantize
-from .samples import EMBEDDING_DIM, SampleSet
+from ..quantization import INT8_NODATA, SCHEMES, check_scheme, dequantize
+from .samples import SampleSet
 from .validation import ValidationReport
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def read_metadata(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
         raise DataError(
-            f"metadata file {p} cannot be read: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+            f"metadata file {p} cannot be read: {first_line(exc)}"
         ) from None
     raise DataError(f"metadata file {p} is neither CSV (.csv, .csv.gz) nor Parquet (.parquet)")
 
@@ -94,7 +95,7 @@ def read_embeddings(path: str | os.PathLike[str]) -> np.ndarray:
         try:
             return np.load(p, allow_pickle=False)
         except ValueError as exc:
-            raise DataError(f"embeddings file {p} was refused: {str(exc).splitlines()[0]}") from None
+            raise DataError(f"embeddings file {p} was refused: {first_line(exc)}") from None
     raise DataError(f"embeddings file {p} is neither a PyTorch tensor (.pt) nor a NumPy array (.npy)")
 
 
@@ -105,9 +106,9 @@ def decode_embeddings(raw: np.ndarray, quantization: str | None, path: Path | st
     if raw.dtype == np.int8:
         if quantization is None:
             raise DataError(
-                f"embeddings file {path} holds int8 codes: say how to decode them with --quantization "
-                "linear127 (q/127, the original AlphaEarth sample tensor) or aef (sign(q)*(q/127.5)^2, the "
-                "official AlphaEarth rasters, -128 = nodata)"
+                f"embeddings file {path} holds int8 codes: say how to decode them with "
+                "quantization='linear127' (q/127, the original AlphaEarth sample tensor) or "
+                "quantization='aef' (sign(q)*(q/127.5)^2, the official AlphaEarth rasters, -128 = nodata)"
             )
         return dequantize(raw, check_scheme(quantization))
     if raw.dtype.kind == "f":
@@ -170,8 +171,8 @@ def validate_rows(
     report.add(f"event_date outside the time span {span.start} .. {span.end}", outside, time)
     nodata = np.zeros(len(frame), dtype=bool)
     if codes is not None and quantization == "aef":
-        nodata = (codes == AEF_NODATA).any(axis=1)
-        report.add(f"embedding nodata ({AEF_NODATA}) in some band", nodata, codes)
+        nodata = (codes == INT8_NODATA).any(axis=1)
+        report.add(f"embedding nodata ({INT8_NODATA}) in some band", nodata, codes)
     finite = np.isfinite(embeddings).all(axis=1)
     report.add("embedding not finite (NaN or inf)", ~finite & ~nodata, embeddings)
     too_big = finite & (np.abs(embeddings).max(axis=1, initial=0.0) > EMBEDDING_LIMIT)

@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from ..conventions import EMBEDDING_DIM
 from ..errors import DataError
-
-EMBEDDING_DIM = 64
 
 
 @dataclass

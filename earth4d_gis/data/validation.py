@@ -56,7 +56,7 @@ class ValidationReport:
         details = "; ".join(p.describe() for p in self.problems)
         return (
             f"{what}: {self.n_invalid} of {self.n_rows} rows are invalid: {details}. "
-            "Fix them, or drop them with --drop-invalid (drop_invalid=True)"
+            "Fix them, or drop them with drop_invalid=True"
         )
 
     def raise_or_keep(self, what: str, drop_invalid: bool) -> np.ndarray:

@@ -13,9 +13,8 @@ from pyproj import CRS
 from rasterio.features import geometry_mask
 from rasterio.windows import Window
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .grid import WGS84, OutputGrid
-from .messages import first_line
 
 logger = logging.getLogger(__name__)
 

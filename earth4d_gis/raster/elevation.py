@@ -22,9 +22,8 @@ from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.windows import Window
 
 from ..elevation_prior import ElevationPrior
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .grid import WGS84, OutputGrid, parse_crs, transformer
-from .messages import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +126,7 @@ class DemElevation(ElevationSource):
         if west >= right or east <= left or south >= top or north <= bottom:
             raise InputError(
                 f"DEM {self.path} (bounds {self._bounds_text()}) does not cover any of the area; "
-                "give a DEM of this area, --elevation, or neither (the model's prior)"
+                "give a DEM of this area, elevation=METRES, or neither (the model's prior)"
             )
 
     def check_covers_points(self, lat: np.ndarray, lon: np.ndarray) -> None:
@@ -137,7 +136,7 @@ class DemElevation(ElevationSource):
         if not np.any((xs >= left) & (xs <= right) & (ys >= bottom) & (ys <= top)):
             raise InputError(
                 f"DEM {self.path} (bounds {self._bounds_text()}) covers none of the {xs.size} points; "
-                "give a DEM of this area, --elevation, or neither (the model's prior)"
+                "give a DEM of this area, elevation=METRES, or neither (the model's prior)"
             )
 
     @staticmethod

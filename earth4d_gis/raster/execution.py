@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from .compute import WindowJob
-from .messages import first_line
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..conventions import EMBEDDING_BANDS, RGB_BANDS
 from ..errors import InputError
 from ..projection import RGBProjection
-from .quantize import INT8_NODATA, dequantize_int8, quantize_int8
+from ..quantization import INT8_NODATA, dequantize_int8, quantize_int8
 
-EMBEDDING_BANDS = tuple(f"A{i:02d}" for i in range(64))
 OUTPUT_KINDS = ("embeddings", "rgb", "int8", "similarity")
 
 
@@ -107,12 +107,12 @@ class RGBOutput(OutputKind):
     name: str = "rgb"
     dtype: str = "uint8"
     nodata: float = 0
-    descriptions: tuple[str, ...] = ("red", "green", "blue")
+    descriptions: tuple[str, ...] = RGB_BANDS
     projection: RGBProjection | None = None
 
     def encode(self, embeddings: np.ndarray) -> np.ndarray:
         if self.projection is None:
-            raise InputError("this model has no RGB projection; use --output embeddings or int8")
+            raise InputError("this model has no RGB projection; use output='embeddings' or output='int8'")
         rgb = self.projection.to_rgb(embeddings)
         np.maximum(rgb, 1, out=rgb)
         return np.ascontiguousarray(rgb.T)
@@ -156,7 +156,7 @@ def output_kind(
         return Int8Output()
     if name == "rgb":
         if projection is None:
-            raise InputError("this model has no RGB projection; use --output embeddings or int8")
+            raise InputError("this model has no RGB projection; use output='embeddings' or output='int8'")
         return RGBOutput(projection=projection)
     if name == "similarity":
         if reference is None:

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, first_line
 from ..files import check_output_path, publish, staged_result, staging_folder, write_error, write_errors
 from ..geodesy import parse_time, parse_times
 from .elevation import elevation_source
 from .grid import WGS84
-from .messages import first_line
 
 if TYPE_CHECKING:
     import geopandas
