@@ -9,9 +9,9 @@ import click
 
 from .options import (
     OneLineCommand,
+    open_sources,
     out_option,
     overwrite_option,
-    pop_sources,
     run_options,
     run_with_progress,
     source_options,
@@ -41,7 +41,7 @@ def command(**options: Any) -> None:
     def work(progress: Any, bar: bool) -> Path:
         from earth4d_gis.analysis.change import change_to_files
 
-        sources = pop_sources(options, count="two-or-more")
+        sources = open_sources(options, count="two-or-more")
         change_to_files(
             sources, out, overwrite=options["overwrite"], progress=progress, progress_bar=bar, **run
         )

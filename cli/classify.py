@@ -11,9 +11,9 @@ from .options import (
     FILE_PATH,
     OneLineCommand,
     UsageLineError,
+    open_sources,
     out_option,
     overwrite_option,
-    pop_sources,
     run_options,
     run_with_progress,
     scaled,
@@ -53,7 +53,7 @@ def command(**options: Any) -> None:
         from earth4d_gis.analysis.classify import classify_to_files, fit_classifier
         from earth4d_gis.analysis.supervised import load_fitted
 
-        source = pop_sources(options)[0]
+        source = open_sources(options)[0]
         saved = options.pop("saved")
         paths = report_paths(out, options, "classifier", overwrite, training=saved is None)
         if saved is not None:

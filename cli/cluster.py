@@ -10,9 +10,9 @@ import click
 from .options import (
     FILE_PATH,
     OneLineCommand,
+    open_sources,
     out_option,
     overwrite_option,
-    pop_sources,
     run_options,
     run_with_progress,
     scaled,
@@ -73,7 +73,7 @@ def command(**options: Any) -> None:
     def work(progress: Any, bar: bool) -> Path:
         from earth4d_gis.analysis.cluster import cluster_to_files, fit_clusters
 
-        source = pop_sources(options)[0]
+        source = open_sources(options)[0]
         if progress:
             progress(0.0, "fitting the clusters on a pixel sample")
         clustering = fit_clusters(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,12 +17,11 @@ from typing import Any, TypeVar
 
 import click
 
+from earth4d_gis.conventions import DEFAULT_MAX_PIXELS
 from earth4d_gis.errors import Earth4DError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_MAX_PIXELS = 100_000_000
-"""Mirrors ``earth4d_gis.raster.DEFAULT_MAX_PIXELS`` without importing the raster stack for ``--help``."""
 
 
 class UsageLineError(click.ClickException):
@@ -47,6 +47,32 @@ def error_message(exc: BaseException) -> str:
     return str(exc)
 
 
+_PARAMETER = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*)=(True|'[^']*'|[A-Z][A-Z_]*)(?![\w'])")
+"""How the core names a parameter in a message (``earth4d_gis.errors``): ``overwrite=True``,
+``output='int8'``, ``max_pixels=N``."""
+
+
+def flag_spelling(message: str, command: click.Command) -> str:
+    """``message`` with the core's parameter spellings replaced by ``command``'s flags: ``overwrite=True``
+    -> ``--overwrite``, ``output='int8'`` -> ``--output int8``, ``max_pixels=N`` -> ``--max-pixels N``.
+    Names that are not options of ``command`` stay as they are."""
+    flags = {
+        param.name: max(param.opts, key=len)
+        for param in command.params
+        if isinstance(param, click.Option) and param.name and any(o.startswith("--") for o in param.opts)
+    }
+
+    def spell(match: re.Match[str]) -> str:
+        name, value = match.groups()
+        if name not in flags:
+            return match.group(0)
+        if value == "True":
+            return flags[name]
+        return f"{flags[name]} {value.strip(chr(39))}"
+
+    return _PARAMETER.sub(spell, message)
+
+
 class OneLineCommand(click.Command):
     """A command whose argument errors print one line instead of the usage text.
 
@@ -68,13 +94,16 @@ class OneLineCommand(click.Command):
         try:
             return super().invoke(ctx)
         except (Exception, KeyboardInterrupt) as exc:
+            if isinstance(exc, Earth4DError) and exc.args:
+                exc.args = (flag_spelling(str(exc), self), *exc.args[1:])
             if ctx.params.get("progress_mode") == "json":
                 _emit({"event": "error", "message": error_message(exc)})
             raise
 
 
 class DateType(click.ParamType):
-    """YYYY, YYYY-MM-DD or an ISO datetime -> ``numpy.datetime64``."""
+    """YYYY, YYYY-MM-DD or an ISO datetime -> ``numpy.datetime64`` (the core's ``parse_time``, whose result
+    ``RasterOptions`` and the rest of the core take as it is)."""
 
     name = "date"
 
@@ -88,20 +117,18 @@ class DateType(click.ParamType):
 
 
 class CRSType(click.ParamType):
-    """Anything pyproj understands (EPSG:4326, 32633, a WKT or PROJ string) -> ``pyproj.CRS``."""
+    """Anything pyproj understands (EPSG:4326, 32633, a WKT or PROJ string) -> ``pyproj.CRS`` (the core's
+    ``parse_crs``)."""
 
     name = "crs"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from pyproj import CRS
-        from pyproj.exceptions import CRSError
+        from earth4d_gis.raster.grid import parse_crs
 
-        if isinstance(value, CRS):
-            return value
         try:
-            return CRS.from_user_input(value)
-        except (CRSError, TypeError, ValueError):
-            self.fail(f"unknown CRS {value!r}", param, ctx)
+            return parse_crs(value)
+        except Earth4DError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class FiniteFloatType(click.ParamType):
@@ -284,22 +311,20 @@ def source_options(multiple: bool = False) -> Callable[[F], F]:
     )  # fmt: skip
 
 
-def open_sources(
-    model_path: Path | None,
-    inputs: tuple[Path, ...],
-    dates: tuple[Any, ...],
-    bbox: tuple[float, ...] | None,
-    aoi: Path | None,
-    *,
-    count: str = "one",
-    **grid: Any,
-) -> list[Any]:
-    """The embedding sources the options name: one per input, or the model once per date.
+def open_sources(options: dict[str, Any], count: str = "one") -> list[Any]:
+    """The embedding sources the options name (one per ``--input``, or the model once per ``--date``), taken
+    out of a command's parameters (``source_options`` + ``run_options``' ``--max-pixels``).
 
     ``count``: "one" (exactly one source), "two-or-more" (change).
     """
     from earth4d_gis.analysis.source import model_source, open_raster
+    from earth4d_gis.raster.options import RasterOptions
 
+    model_path = options.pop("model_path")
+    inputs, dates = tuple(options.pop("inputs")), tuple(options.pop("dates"))
+    taken = {name: options.pop(name) for name in RasterOptions.field_names() if name in options}
+    if taken.get("max_pixels") is None:
+        taken.pop("max_pixels", None)
     if (model_path is None) == (not inputs):
         raise UsageLineError("give either --model (with an area and --date) or --input GEOTIFF")
     if inputs:
@@ -307,17 +332,14 @@ def open_sources(
             raise UsageLineError("--date goes with --model; an --input raster has its own date")
         sources = [open_raster(path) for path in inputs]
     else:
-        area = require_area(bbox, aoi)
+        taken["bbox"] = require_area(taken.get("bbox"), taken.get("aoi"))
         if not dates:
             raise UsageLineError("--model needs --date")
-        max_pixels = grid.pop("max_pixels", None)
         from earth4d_gis.predictor import load_model
 
-        model = load_model(model_path)  # type: ignore[arg-type]
-        sources = [
-            model_source(model, bbox=area, aoi=aoi, date=date, max_pixels=max_pixels, **grid)
-            for date in dates
-        ]
+        model = load_model(model_path)
+        area = RasterOptions(**taken)
+        sources = [model_source(model, area, date=date) for date in dates]
     if count == "one" and len(sources) != 1:
         raise UsageLineError("give one --input, or one --date with --model")
     if count == "two-or-more" and len(sources) < 2:
@@ -334,20 +356,3 @@ def scaled(progress: Callable[[float, str], None] | None, start: float, end: flo
         progress(start + (end - start) * float(fraction), message)
 
     return report
-
-
-_SOURCE_KEYS = ("bbox_crs", "crs", "resolution", "width", "height", "dem", "elevation", "max_pixels")
-
-
-def pop_sources(options: dict[str, Any], count: str = "one") -> list[Any]:
-    """Take the source options (``source_options`` + ``run_options``' max-pixels) out of ``options``."""
-    grid = {key: options.pop(key) for key in _SOURCE_KEYS}
-    return open_sources(
-        options.pop("model_path"),
-        tuple(options.pop("inputs")),
-        tuple(options.pop("dates")),
-        options.pop("bbox"),
-        options.pop("aoi"),
-        count=count,
-        **grid,
-    )

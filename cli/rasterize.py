@@ -36,62 +36,21 @@ from .options import (
 @out_option
 @overwrite_option
 @run_options
-def command(
-    model_path: Path,
-    bbox: tuple[float, ...] | None,
-    bbox_crs: Any,
-    aoi: Path | None,
-    crs: Any,
-    resolution: float | None,
-    width: int | None,
-    height: int | None,
-    date: Any,
-    output: str,
-    dem: Path | None,
-    elevation: float | None,
-    out: Path,
-    overwrite: bool,
-    max_pixels: int,
-    workers: int,
-    scheduler: str | None,
-    progress_mode: str,
-) -> None:
+def command(**params: Any) -> None:
     """Write the model's AlphaEarth prediction for an area and date as a Cloud-optimised GeoTIFF.
 
     Example: earth4d-gis rasterize --model final_model.pt --bbox -122.5 37.7 -122.4 37.8
     --date 2024-06-01 --out sf.tif
     """
-    rasterize_with_progress(
-        progress_mode,
-        model_path,
-        out,
-        bbox,
-        aoi,
-        date=date,
-        bbox_crs=bbox_crs,
-        crs=crs,
-        resolution=resolution,
-        width=width,
-        height=height,
-        output=output,
-        dem=dem,
-        elevation=elevation,
-        overwrite=overwrite,
-        max_pixels=max_pixels,
-        workers=workers,
-        scheduler=scheduler,
-    )
+    from earth4d_gis.raster import RasterOptions, rasterize
 
-
-def rasterize_with_progress(
-    progress_mode: str, model_path: Path, out: Path, bbox: Any, aoi: Path | None, **options: Any
-) -> None:
-    """Run the core ``rasterize`` with the CLI's progress reporting (shared by rasterize and similarity)."""
-    area = require_area(bbox, aoi)
+    params["bbox"] = require_area(params["bbox"], params["aoi"])
+    options = RasterOptions.from_mapping(params)
 
     def work(progress: Any, bar: bool) -> Path:
-        from earth4d_gis.raster import rasterize
+        return rasterize(
+            params["model_path"], params["out"], options, overwrite=params["overwrite"],
+            workers=params["workers"], scheduler=params["scheduler"], progress=progress, progress_bar=bar,
+        )  # fmt: skip
 
-        return rasterize(model_path, out, bbox=area, aoi=aoi, progress=progress, progress_bar=bar, **options)
-
-    run_with_progress(progress_mode, work)
+    run_with_progress(params["progress_mode"], work)

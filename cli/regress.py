@@ -10,9 +10,9 @@ import click
 from .options import (
     OneLineCommand,
     UsageLineError,
+    open_sources,
     out_option,
     overwrite_option,
-    pop_sources,
     run_options,
     run_with_progress,
     scaled,
@@ -45,7 +45,7 @@ def command(**options: Any) -> None:
         from earth4d_gis.analysis.regress import fit_regressor, regress_to_file
         from earth4d_gis.analysis.supervised import load_fitted
 
-        source = pop_sources(options)[0]
+        source = open_sources(options)[0]
         saved = options.pop("saved")
         paths = report_paths(out, options, "regressor", overwrite, training=saved is None)
         validation = None

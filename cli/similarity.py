@@ -11,9 +11,9 @@ from .options import (
     FILE_PATH,
     FLOAT,
     OneLineCommand,
+    open_sources,
     out_option,
     overwrite_option,
-    pop_sources,
     run_options,
     run_with_progress,
     source_options,
@@ -69,7 +69,7 @@ def command(**options: Any) -> None:
     def work(progress: Any, bar: bool) -> Path:
         from earth4d_gis.analysis.similarity import similarity_to_files
 
-        source = pop_sources(options)[0]
+        source = open_sources(options)[0]
         similarity_to_files(
             source, out, points=list(options["points"]), seeds=options["seeds"], reduce=options["reduce"],
             threshold=options["threshold"], mask_out=options["mask_out"], overwrite=options["overwrite"],

@@ -1,6 +1,7 @@
 """earth4d-gis: AlphaEarth's 64-D embedding field as a compact Earth4D neural model.
 
-Public API: ``load_model`` (a trained model with ``predict`` and ``predict_grid``), ``rasterize``,
+Public API: ``load_model`` (``earth4d_gis.api.Model``: ``predict`` at points, ``predict_grid`` in memory),
+``rasterize`` (``earth4d_gis.raster.RasterOptions`` describes a request),
 and the building blocks in ``earth4d_gis.encoder``, ``earth4d_gis.geodesy`` and ``earth4d_gis.train``.
 """
 
@@ -16,7 +17,7 @@ __all__ = ["__version__", "load_model", "rasterize"]
 def __getattr__(name: str) -> Any:
     # Lazy so that `import earth4d_gis` stays cheap (torch, rasterio load on first use).
     if name == "load_model":
-        from .predictor import load_model
+        from .api import load_model
 
         return load_model
     if name == "rasterize":

@@ -18,7 +18,7 @@ import torch
 
 from ._version import __version__
 from .elevation_prior import ElevationPrior
-from .errors import ModelFileError
+from .errors import ModelFileError, first_line
 from .files import atomic_output, check_output_folder
 from .geodesy import TimeSpan
 from .model import Earth4DModel
@@ -95,8 +95,9 @@ class ModelBundle:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def save_model_file(bundle: ModelBundle, path: str | os.PathLike[str]) -> Path:
-    """Write ``bundle`` as a self-describing model file (atomically); returns the path."""
+def model_payload(bundle: ModelBundle) -> dict[str, Any]:
+    """The model file's content: a plain dict of tensors and JSON-able values (what ``torch.save`` writes,
+    and what an ``Earth4D`` pickles to for worker processes). Sets ``bundle.fingerprint``."""
     if bundle.time_span != bundle.model.encoder_config.time_span:
         raise ValueError(
             f"the bundle's time span {bundle.time_span} differs from its encoder's "
@@ -120,12 +121,12 @@ def save_model_file(bundle: ModelBundle, path: str | os.PathLike[str]) -> Path:
         "extra": bundle.extra,
     }
     bundle.fingerprint = fingerprint
-    return atomic_torch_save(payload, path)
+    return payload
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def save_model_file(bundle: ModelBundle, path: str | os.PathLike[str]) -> Path:
+    """Write ``bundle`` as a self-describing model file (atomically); returns the path."""
+    return atomic_torch_save(model_payload(bundle), path)
 
 
 def check_weights(state_dict: dict[str, torch.Tensor], fingerprint: str, path: Any) -> None:
@@ -148,7 +149,14 @@ def load_model_file(
     path: str | os.PathLike[str], device: str | torch.device = "cpu", backend: str | None = None
 ) -> ModelBundle:
     """Load a model file written by ``save_model_file``; ``ModelFileError`` for anything else."""
-    payload = safe_torch_load(path, what="model file")
+    return bundle_from_payload(safe_torch_load(path, what="model file"), path, device=device, backend=backend)
+
+
+def bundle_from_payload(
+    payload: Any, path: Any, device: str | torch.device = "cpu", backend: str | None = None
+) -> ModelBundle:
+    """A ``ModelBundle`` from ``model_payload``'s dict (``path`` names it in errors); ``ModelFileError`` if
+    it is not one, or its weights do not match their fingerprint or are not finite."""
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path} is not an earth4d-gis model file (no '{MODEL_FORMAT}' header)")
     version = payload.get("format_version")
@@ -163,7 +171,7 @@ def load_model_file(
         projection = payload.get("rgb_projection")
         prior = payload.get("elevation_prior")
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{path} is a damaged earth4d-gis model file ({_first_line(exc)})") from None
+        raise ModelFileError(f"{path} is a damaged earth4d-gis model file ({first_line(exc)})") from None
     check_weights(payload["state_dict"], payload.get("fingerprint", ""), path)
     model.to(device).eval()
     return ModelBundle(

@@ -1,33 +1,31 @@
-"""The Python prediction API: ``load_model(path)`` -> ``Earth4D`` with ``predict`` / ``predict_grid``.
+"""Point prediction: ``load_model(path)`` -> ``Earth4D`` with ``predict`` / ``predict_rgb`` / ``embed``.
 
-    model = earth4d_gis.load_model("final_model.pt")
+    model = load_model("final_model.pt")
     emb = model.predict(lat, lon, time="2024-06-01")           # float32 [N, 64], unit length
-    grid = model.predict_grid([-122.5, 37.7, -122.4, 37.8], "2024")   # xarray.DataArray (band, y, x)
 
-Predictions are unit-length vectors, like AlphaEarth's (so a dot product is a cosine similarity).
+Predictions are unit-length vectors, like AlphaEarth's (so a dot product is a cosine similarity). This
+module sits below ``raster``: rasters, analyses and the tile server take an ``Earth4D``; grids in memory
+(``predict_grid``) are added by ``earth4d_gis.api.Model``, what ``earth4d_gis.load_model`` returns.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self
 
 import numpy as np
 import torch
 
-from .checkpoint import ModelBundle, load_model_file, save_model_file, state_fingerprint
+from .checkpoint import ModelBundle, bundle_from_payload, load_model_file, model_payload, state_fingerprint
+from .conventions import band_names
 from .elevation_prior import ElevationPrior
 from .encoder.backends import device_for_backend
-from .errors import Earth4DError, InputError, ModelFileError
+from .errors import Earth4DError, InputError, ModelFileError, first_line
 from .geodesy import TimeSpan, normalized_coordinates, validate_coordinates
 from .projection import RGBProjection
-
-if TYPE_CHECKING:
-    import xarray
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +33,6 @@ CPU_BATCH_SIZE = 4096
 """Points per forward pass on a CPU: large enough to amortise overhead, small enough that the decoder's
 activations stay in cache (2048..8192 measured fastest on a 2-core CPU, 65536 ~2x slower)."""
 GPU_BATCH_SIZE = 1 << 18
-GRID_MAX_PIXELS = 4_000_000
-"""``predict_grid`` holds its result in memory; larger areas belong in ``rasterize``."""
 
 
 def default_device() -> str:
@@ -58,6 +54,28 @@ class Earth4D:
         self.path = Path(path) if path is not None else None
         self.model = bundle.model.eval()
         self.fingerprint = bundle.fingerprint or state_fingerprint(self.model.state_dict())
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        device: str | torch.device | None = None,
+        backend: str | None = None,
+    ) -> Self:
+        """Load a model file written by ``earth4d-gis train``; ``ModelFileError`` if it is not one.
+
+        ``device`` defaults to CUDA when torch sees a GPU, else the CPU; ``backend`` forces a backend.
+        """
+        try:
+            bundle = load_model_file(path, device=device or default_device(), backend=backend)
+        except Earth4DError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - torch's unpickler raises many types on a damaged file
+            raise ModelFileError(
+                f"model file {path} is not a readable earth4d-gis model ({first_line(exc)})"
+            ) from None
+        logger.debug("loaded %s (fingerprint %s)", path, bundle.fingerprint[:12])
+        return cls(bundle, path)
 
     # ---- what the model knows
     @property
@@ -82,7 +100,7 @@ class Earth4D:
 
     @property
     def bands(self) -> tuple[str, ...]:
-        return tuple(f"A{i:02d}" for i in range(self.model.output_dim))
+        return band_names(self.model.output_dim)
 
     def __repr__(self) -> str:
         where = self.path or "in memory"
@@ -91,19 +109,18 @@ class Earth4D:
 
     # ---- pickling (dask and worker processes): the model travels as the bytes of its model file
     def __getstate__(self) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="earth4d-pickle-") as folder:
-            tmp = Path(folder) / "model.pt"
-            save_model_file(self.bundle, tmp)
-            payload = tmp.read_bytes()
+        # Bytes, not tensors: multiprocessing's pickler would hand tensors over as shared-memory file
+        # descriptors, which spawned workers and dask cannot take.
+        buffer = io.BytesIO()
+        torch.save(model_payload(self.bundle), buffer)
         backend = getattr(self.model.encoder, "requested_backend", None)
-        return {"payload": payload, "path": self.path, "backend": backend}
+        return {"payload": buffer.getvalue(), "path": self.path, "backend": backend}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        with tempfile.TemporaryDirectory(prefix="earth4d-pickle-") as folder:
-            tmp = Path(folder) / "model.pt"
-            tmp.write_bytes(state["payload"])
-            device = device_for_backend(state["backend"], default_device())
-            bundle = load_model_file(tmp, device=device, backend=state["backend"])
+        payload = torch.load(io.BytesIO(state["payload"]), map_location="cpu", weights_only=True)
+        device = device_for_backend(state["backend"], default_device())
+        where = state["path"] or "pickled model"
+        bundle = bundle_from_payload(payload, where, device=device, backend=state["backend"])
         self.__init__(bundle, state["path"])  # type: ignore[misc]
 
     # ---- prediction
@@ -149,88 +166,12 @@ class Earth4D:
             raise InputError("this model has no RGB projection")
         return self.rgb_projection.to_rgb(self.predict(lat, lon, elevation, time))
 
-    def predict_grid(
-        self,
-        bbox: Sequence[float] | None,
-        date: Any,
-        crs: Any = None,
-        resolution: float | Sequence[float] | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        bbox_crs: Any = "EPSG:4326",
-        *,
-        aoi: Any = None,
-        dem: str | os.PathLike[str] | None = None,
-        elevation: float | None = None,
-        output: str = "embeddings",
-        max_pixels: int = GRID_MAX_PIXELS,
-    ) -> xarray.DataArray:
-        """Predict a whole grid in memory, as an ``xarray.DataArray`` (band, y, x) with CRS and transform.
-
-        Arguments are those of ``earth4d_gis.rasterize`` (default grid: UTM of the centre at 10 m). Bands are
-        A00..A63 for embeddings and int8, red/green/blue for rgb. Pixels outside ``aoi`` are nodata.
-        """
-        from .raster.compute import WindowJob
-        from .raster.request import plan_request
-
-        request = plan_request(
-            self,
-            bbox=bbox,
-            date=date,
-            bbox_crs=bbox_crs,
-            aoi=aoi,
-            crs=crs,
-            resolution=resolution,
-            width=width,
-            height=height,
-            output=output,
-            dem=dem,
-            elevation=elevation,
-            max_pixels=max_pixels,
-        )
-        job = WindowJob.for_request(self, request)
-        grid, kind = request.grid, request.kind
-        data = np.empty((kind.count, grid.height, grid.width), dtype=kind.dtype)
-        for window in grid.windows():
-            rows = slice(window.row_off, window.row_off + window.height)
-            cols = slice(window.col_off, window.col_off + window.width)
-            data[:, rows, cols] = job.compute(window)
-        return _as_data_array(data, request)
-
-
-def _as_data_array(data: np.ndarray, request: Any) -> xarray.DataArray:
-    import rioxarray  # noqa: F401 - registers the .rio accessor
-    import xarray
-
-    grid, kind = request.grid, request.kind
-    array = xarray.DataArray(
-        data,
-        dims=("band", "y", "x"),
-        coords={"band": list(kind.descriptions), "y": grid.y_coords(), "x": grid.x_coords()},
-        name=kind.name,
-        attrs=dict(request.tags),
-    )
-    array = array.rio.write_crs(grid.crs.to_wkt())
-    array = array.rio.write_transform(grid.transform)
-    return array.rio.write_nodata(kind.nodata, encoded=False)
-
 
 def load_model(
     path: str | os.PathLike[str], device: str | torch.device | None = None, backend: str | None = None
 ) -> Earth4D:
-    """Load a model file written by ``earth4d-gis train``; ``ModelFileError`` if it is not one.
-
-    ``device`` defaults to CUDA when torch sees a GPU, else the CPU; ``backend`` forces an encoder backend.
-    """
-    try:
-        bundle = load_model_file(path, device=device or default_device(), backend=backend)
-    except Earth4DError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - torch's unpickler raises many types on a damaged file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(f"model file {path} is not a readable earth4d-gis model ({reason})") from None
-    logger.debug("loaded %s (fingerprint %s)", path, bundle.fingerprint[:12])
-    return Earth4D(bundle, path)
+    """``Earth4D.load``: a model file written by ``earth4d-gis train``, ready to predict at points."""
+    return Earth4D.load(path, device=device, backend=backend)
 
 
 def as_model(model: Earth4D | str | os.PathLike[str], device: str | None = None) -> Earth4D:

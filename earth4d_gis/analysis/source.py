@@ -10,6 +10,7 @@ so that a classifier trained on one source is not applied to another.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -23,12 +24,13 @@ from pyproj import CRS
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from ..errors import InputError
+from ..conventions import EMBEDDING_BANDS, EMBEDDING_DIM
+from ..errors import InputError, first_line
+from ..quantization import INT8_NODATA, dequantize_int8
 from ..raster.cog import TILE
 from ..raster.compute import WindowJob
 from ..raster.grid import WGS84, OutputGrid, parse_crs, transformer
-from ..raster.messages import first_line
-from ..raster.quantize import INT8_NODATA, dequantize_int8
+from ..raster.options import RasterOptions
 
 if TYPE_CHECKING:
     import xarray
@@ -37,7 +39,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EMBEDDING_DIM = 64
 OFFICIAL = "alphaearth-v1"
 """Identity of official AlphaEarth (Satellite Embedding V1) rasters and of untagged float embeddings."""
 
@@ -118,41 +119,20 @@ class ModelSource(EmbeddingSource):
 
 
 def model_source(
-    model: Earth4D | str | os.PathLike[str],
-    *,
-    bbox: Any = None,
-    date: Any = None,
-    bbox_crs: Any = "EPSG:4326",
-    aoi: Any = None,
-    crs: Any = None,
-    resolution: float | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    dem: str | os.PathLike[str] | None = None,
-    elevation: float | None = None,
-    max_pixels: int | None = None,
+    model: Earth4D | str | os.PathLike[str], options: RasterOptions | None = None, **option_fields: Any
 ) -> ModelSource:
-    """A model's embeddings for an area and date, on the grid ``rasterize`` would write (same options)."""
+    """A model's embeddings for an area and date, on the grid ``rasterize`` would write.
+
+    The request is ``options`` with any ``RasterOptions`` field given as a keyword on top (``bbox=``,
+    ``date=``, ...); its ``output`` is always embeddings.
+    """
     from ..predictor import as_model
-    from ..raster.request import DEFAULT_MAX_PIXELS, plan_request
+    from ..raster.request import plan_request
 
     loaded = as_model(model)
-    request = plan_request(
-        loaded,
-        bbox=bbox,
-        date=date,
-        bbox_crs=bbox_crs,
-        aoi=aoi,
-        crs=crs,
-        resolution=resolution,
-        width=width,
-        height=height,
-        output="embeddings",
-        dem=dem,
-        elevation=elevation,
-        max_pixels=DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels,
-    )
-    return ModelSource(WindowJob.for_request(loaded, request))
+    request = RasterOptions.build(options, **option_fields)
+    request = dataclasses.replace(request, output="embeddings", point=None)
+    return ModelSource(WindowJob.for_request(loaded, plan_request(loaded, request)))
 
 
 @dataclass
@@ -337,7 +317,7 @@ def source_as_array(source: EmbeddingSource) -> xarray.DataArray:
         data,
         dims=("band", "y", "x"),
         coords={
-            "band": [f"A{i:02d}" for i in range(EMBEDDING_DIM)],
+            "band": list(EMBEDDING_BANDS),
             "y": grid.y_coords(),
             "x": grid.x_coords(),
         },

@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,8 @@ from ..files import check_output_path, publish, staged_result, staging_folder, w
 from . import cog
 from .compute import WindowJob
 from .execution import check_scheduler_address, window_results
-from .request import DEFAULT_MAX_PIXELS, plan_request
+from .options import RasterOptions
+from .request import plan_request
 
 if TYPE_CHECKING:
     from ..predictor import Earth4D
@@ -87,36 +88,27 @@ class ProgressTracker:
 def rasterize(
     model: Earth4D | str | os.PathLike[str],
     out_path: str | os.PathLike[str],
+    options: RasterOptions | None = None,
     *,
-    bbox: Sequence[float] | None = None,
-    date: Any = None,
-    bbox_crs: Any = "EPSG:4326",
-    aoi: Any = None,
-    crs: Any = None,
-    resolution: float | Sequence[float] | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    output: str = "embeddings",
-    point: Sequence[float] | None = None,
-    dem: str | os.PathLike[str] | None = None,
-    elevation: float | None = None,
     overwrite: bool = False,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int = 1,
     scheduler: Any = None,
     progress: ProgressCallback | None = None,
     cancel: CancelCallback | None = None,
     progress_bar: bool = False,
     compress: str = "ZSTD",
+    **option_fields: Any,
 ) -> Path:
-    """Write the model's prediction for ``bbox`` (or ``aoi``) on ``date`` as a COG at ``out_path``.
+    """Write the model's prediction for an area and date (``RasterOptions``) as a COG at ``out_path``.
 
-    ``output``: "embeddings" (64 x float32, A00..A63), "rgb" (3 x uint8), "int8" (official quantisation,
-    nodata -128) or "similarity" (cosine to the embedding at ``point`` = (lat, lon)). Elevation comes from
-    ``dem``, a constant ``elevation``, or the model's prior. ``workers`` local processes or a dask
-    ``scheduler`` (address or Client) compute windows in parallel (cluster workers need earth4d-gis installed
-    and must be able to read ``dem``; the model travels to them). ``progress(fraction, message)`` is
-    called as work advances; ``cancel()`` returning True stops it. Raises ``Earth4DError`` subclasses.
+    The request is ``options`` with any ``RasterOptions`` field given as a keyword on top of it
+    (``rasterize(model, out, bbox=[...], date="2024")`` works alike): ``output`` "embeddings" (64 x float32,
+    A00..A63), "rgb" (3 x uint8), "int8" (official quantisation, nodata -128) or "similarity" (cosine to the
+    embedding at ``point`` = (lat, lon)); elevation from ``dem``, a constant ``elevation``, or the model's
+    prior. ``workers`` local processes or a dask ``scheduler`` (address or Client) compute windows in
+    parallel (cluster workers need earth4d-gis installed and must be able to read ``dem``; the model travels
+    to them). ``progress(fraction, message)`` is called as work advances; ``cancel()`` returning True stops
+    it. Raises ``Earth4DError`` subclasses.
     """
     from ..predictor import as_model
 
@@ -128,22 +120,7 @@ def rasterize(
     if isinstance(scheduler, str):
         check_scheduler_address(scheduler)
     model = as_model(model)
-    request = plan_request(
-        model,
-        bbox=bbox,
-        date=date,
-        bbox_crs=bbox_crs,
-        aoi=aoi,
-        crs=crs,
-        resolution=resolution,
-        width=width,
-        height=height,
-        output=output,
-        point=point,
-        dem=dem,
-        elevation=elevation,
-        max_pixels=max_pixels,
-    )
+    request = plan_request(model, RasterOptions.build(options, **option_fields))
     grid, kind = request.grid, request.kind
     windows = list(grid.windows(cog.TILE))
     overview_tiles = cog.overview_blocks(grid.width, grid.height)

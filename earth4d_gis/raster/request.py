@@ -1,7 +1,7 @@
 """One validated raster request: grid, output kind, date, elevation source, AOI and tags.
 
 Every user-facing option is checked here, before any work starts, so a bad value fails fast with one
-line naming it, and ``rasterize`` and ``predict_grid`` share the same rules.
+line naming it, and ``rasterize``, ``predict_grid`` and the analyses share the same rules.
 """
 
 from __future__ import annotations
@@ -16,20 +16,16 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import InputError
-from ..geodesy import parse_time
 from .aoi import AreaOfInterest
 from .elevation import ElevationSource, elevation_source
 from .grid import OutputGrid, output_grid, parse_crs
+from .options import RasterOptions
 from .products import OutputKind, output_kind
 
 if TYPE_CHECKING:
     from ..predictor import Earth4D
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_PIXELS = 100_000_000
-"""10,000 x 10,000 pixels (a 100 km square at 10 m); larger requests need an explicit max_pixels."""
-
 
 @dataclass(frozen=True)
 class RasterRequest:
@@ -56,7 +52,7 @@ def check_size(grid: OutputGrid, kind: OutputKind, max_pixels: int) -> None:
         raise InputError(
             f"the {kind.name} output would be {grid.width:,} x {grid.height:,} = {grid.n_pixels:,} pixels "
             f"({_human_bytes(n_bytes)} uncompressed), over the limit of {int(max_pixels):,} pixels; "
-            "use a smaller area or a coarser resolution, or raise max-pixels"
+            "use a smaller area or a coarser resolution, or raise the limit with max_pixels=N"
         )
 
 
@@ -111,45 +107,39 @@ def _reference_embedding(
     return model.predict([lat], [lon], elev, date)[0]
 
 
-def plan_request(
-    model: Earth4D,
-    *,
-    bbox: Sequence[float] | None,
-    date: Any,
-    bbox_crs: Any = "EPSG:4326",
-    aoi: Any = None,
-    crs: Any = None,
-    resolution: float | Sequence[float] | None = None,
-    width: int | None = None,
-    height: int | None = None,
-    output: str = "embeddings",
-    point: Sequence[float] | None = None,
-    dem: str | os.PathLike[str] | None = None,
-    elevation: float | None = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> RasterRequest:
-    """Validate every option and derive the grid; raises ``InputError`` naming the first bad value."""
-    if date is None:
+def plan_request(model: Earth4D, options: RasterOptions) -> RasterRequest:
+    """Validate every option against the model and the disk and derive the grid; raises ``InputError``
+    naming the first bad value."""
+    when = options.date
+    if when is None:
         raise InputError("a date is required (YYYY, YYYY-MM-DD or an ISO datetime)")
-    when = parse_time(date)
     model.time_span.to_unit(when)
+    output, point = options.output, options.point
     if output == "similarity" and point is None:
         raise InputError("a similarity map needs a reference point (LAT LON)")
-    area = read_aoi(aoi)
+    area = read_aoi(options.aoi)
+    bbox, bbox_crs = options.bbox, options.bbox_crs
     if bbox is None:
         if area is None:
             raise InputError("give a bbox (W S E N) or an AOI file")
         bbox, bbox_crs = area.bounds(), area.crs
-    grid = output_grid(bbox, bbox_crs=bbox_crs, crs=crs, resolution=resolution, width=width, height=height)
+    grid = output_grid(
+        bbox,
+        bbox_crs=bbox_crs,
+        crs=options.crs,
+        resolution=options.resolution,
+        width=options.width,
+        height=options.height,
+    )
     if area is not None:
         check_aoi_overlaps(area, grid)
     if point is not None and output == "similarity":
         check_point(point)
-    source = elevation_source(dem, elevation)
+    source = elevation_source(options.dem, options.elevation)
     source.check_covers(grid)
     reference = _reference_embedding(model, point, when, source) if output == "similarity" else None
     kind = output_kind(output, projection=model.rgb_projection, reference=reference)
-    check_size(grid, kind, max_pixels)
+    check_size(grid, kind, options.max_pixels)
     logger.info("elevation: %s", source.description)
     logger.info(
         "grid: %s, %d x %d pixels of %.6g x %.6g", grid.crs.name, grid.width, grid.height, *grid.resolution
