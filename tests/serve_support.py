@@ -23,35 +23,13 @@ URL_LINE = re.compile(r"(http://\S+/)")
 
 def make_model(path: Path, config) -> Path:  # noqa: ANN001 - an EncoderConfig
     """A randomly initialised small model with an RGB projection fitted to its own output over AREA."""
-    import torch
+    from model_files import write_random_model
 
-    from earth4d_gis.checkpoint import ModelBundle, save_model_file
-    from earth4d_gis.elevation_prior import ElevationPrior
-    from earth4d_gis.geodesy import normalized_coordinates
-    from earth4d_gis.model import Earth4DModel
-    from earth4d_gis.projection import RGBProjection
-
-    torch.manual_seed(3)
-    model = Earth4DModel(config, hidden=(32,), dropout=0.0)
-    with torch.no_grad():
-        for table in model.encoder.tables.values():
-            table.uniform_(-1.0, 1.0)
-    model.eval()
-    rng = np.random.default_rng(0)
-    west, south, east, north = AREA
-    lat, lon = rng.uniform(south, north, 2000), rng.uniform(west, east, 2000)
-    elevation = rng.uniform(500.0, 2500.0, 2000)
-    coords = torch.from_numpy(normalized_coordinates(lat, lon, elevation, DATE, config.time_span))
-    with torch.no_grad():
-        embeddings = model(coords).numpy()
-    bundle = ModelBundle(
-        model=model,
-        time_span=config.time_span,
-        rgb_projection=RGBProjection.fit(embeddings),
-        elevation_prior=ElevationPrior.fit(lat, lon, elevation),
+    return write_random_model(
+        path, config, seed=3, smooth=None,
+        rgb_from=(AREA, DATE, lambda rng: rng.uniform(500.0, 2500.0, 2000)),
         metrics={"model": {"cosine": 0.8123, "mape": 2.5}, "n_train": 2000, "verdict": "test model"},
-    )
-    return save_model_file(bundle, path)
+    )  # fmt: skip
 
 
 def png_pixels(data: bytes) -> np.ndarray:

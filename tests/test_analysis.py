@@ -112,6 +112,7 @@ def test_classifier_from_official_tile_beats_chance_on_held_out_points(
     np.testing.assert_array_equal(again.values, classes.values)
 
 
+@pytest.mark.slow  # the trained analysis_model
 def test_classifier_from_a_model_beats_chance(
     analysis_model, analysis_truth, labelled_points, official_tiles, tmp_path: Path
 ) -> None:
@@ -213,6 +214,7 @@ def test_change_is_high_where_the_class_changed(official_tiles, analysis_truth, 
     assert png.stat().st_size > 1000
 
 
+@pytest.mark.slow  # the trained analysis_model
 def test_change_between_any_two_dates_of_a_model(analysis_model, analysis_truth) -> None:
     sources = [
         model_source(analysis_model, bbox=analysis_truth.bbox, date=d, crs="EPSG:32610", resolution=20)

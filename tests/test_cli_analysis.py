@@ -107,6 +107,7 @@ def test_bad_inputs_are_one_line_errors(official_tiles, labelled_points, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rgb.tif", "single.gpkg"], "nothing half-written"
 
 
+@pytest.mark.slow  # the trained analysis_model
 def test_saved_classifier_from_another_source_is_refused(
     official_tiles, labelled_points, analysis_model, analysis_truth, tmp_path: Path
 ) -> None:

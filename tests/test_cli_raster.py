@@ -10,36 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import torch
 from click.testing import CliRunner
 
-from earth4d_gis.checkpoint import ModelBundle, save_model_file
-from earth4d_gis.elevation_prior import ElevationPrior
-from earth4d_gis.encoder import EncoderConfig
-from earth4d_gis.encoder.smooth import SmoothConfig
-from earth4d_gis.model import Earth4DModel
 from earth4d_gis.predictor import load_model
-from earth4d_gis.projection import RGBProjection
 from earth4d_gis.raster.cog import validate_cog
 from earth4d_gis_cli.main import cli
 
 BBOX = ["11.570", "48.130", "11.585", "48.140"]
 
 
-# Hash grids and height/latitude only: a random model whose field varies from pixel to pixel.
-NO_FOURIER = SmoothConfig(n_per_scale=0)
-
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory, tiny_config: EncoderConfig) -> Path:
-    torch.manual_seed(11)
-    model = Earth4DModel(tiny_config, hidden=(32,), dropout=0.0, smooth=NO_FOURIER)
-    with torch.no_grad():
-        for table in model.encoder.tables.values():
-            table.uniform_(-1.0, 1.0)
-    truth = np.random.default_rng(0).standard_normal((300, 64))
-    prior = ElevationPrior.fit(np.array([48.135]), np.array([11.575]), np.array([520.0]))
-    bundle = ModelBundle(model=model, rgb_projection=RGBProjection.fit(truth), elevation_prior=prior)
-    return save_model_file(bundle, tmp_path_factory.mktemp("cli") / "model.pt")
+def model_file(make_model_file) -> Path:
+    return make_model_file("cli.pt", seed=11)
 
 
 def _run(*args: str) -> object:

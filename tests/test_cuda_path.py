@@ -107,8 +107,8 @@ def test_explicit_cuda_backend_fails_for_want_of_a_gpu_not_for_cpu_tables(
 
 
 @needs_no_gpu
-def test_load_model_with_cuda_backend_without_gpu(tmp_path: Path, tiny_config: EncoderConfig) -> None:
-    path = save_model_file(ModelBundle(model=Earth4DModel(tiny_config, hidden=(8,))), tmp_path / "m.pt")
+def test_load_model_with_cuda_backend_without_gpu(make_model_file) -> None:
+    path = make_model_file("cuda-path.pt")
     with pytest.raises(BackendUnavailableError, match="no CUDA device"):
         earth4d_gis.load_model(path, device="cpu", backend="cuda")
 
@@ -180,13 +180,12 @@ def test_automatic_fallback_says_why(monkeypatch: pytest.MonkeyPatch, tiny_confi
 
 
 def test_cpu_backend_model_unpickled_where_a_gpu_is_the_default(
-    tmp_path: Path, tiny_config: EncoderConfig, monkeypatch: pytest.MonkeyPatch
+    make_model_file, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker process on a GPU machine loads a model pickled with backend ``cpu`` onto the CPU, where
     that backend runs (not onto the GPU, where it would be refused at the first prediction)."""
     monkeypatch.delenv(backends.ENV_VAR, raising=False)
-    torch.manual_seed(3)
-    path = save_model_file(ModelBundle(model=Earth4DModel(tiny_config, hidden=(8,))), tmp_path / "m.pt")
+    path = make_model_file("cuda-path-pickle.pt")
     model = earth4d_gis.load_model(path, device="cpu", backend="cpu")
     expected = model.predict([1.0], [2.0], 0.0, "2024")
     payload = pickle.dumps(model)
@@ -198,6 +197,7 @@ def test_cpu_backend_model_unpickled_where_a_gpu_is_the_default(
     assert backends.device_for_backend(None, "cuda") == "cuda"
 
 
+@pytest.mark.slow  # trains
 def test_training_says_when_the_automatic_backend_fell_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

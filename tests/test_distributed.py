@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 from encoder_specs import small_spec
 
+pytestmark = pytest.mark.slow  # torchrun subprocesses
+
 SPEC = small_spec((8, 14, 2e5, 500.0), (3, 11, 1e6, 5e4))
 
 

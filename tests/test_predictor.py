@@ -10,31 +10,15 @@ import pytest
 import torch
 
 import earth4d_gis
-from earth4d_gis.checkpoint import ModelBundle, save_model_file
-from earth4d_gis.elevation_prior import ElevationPrior
-from earth4d_gis.encoder import EncoderConfig
-from earth4d_gis.encoder.smooth import SmoothConfig
 from earth4d_gis.errors import InputError, ModelFileError
 from earth4d_gis.geodesy import normalized_coordinates
-from earth4d_gis.model import Earth4DModel
 from earth4d_gis.predictor import Earth4D
-from earth4d_gis.projection import RGBProjection
 
-# Hash grids and height/latitude only: a random model whose field varies from pixel to pixel.
-NO_FOURIER = SmoothConfig(n_per_scale=0)
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory, tiny_config: EncoderConfig) -> Path:
-    torch.manual_seed(5)
-    model = Earth4DModel(tiny_config, hidden=(32,), dropout=0.0, smooth=NO_FOURIER)
-    with torch.no_grad():
-        for table in model.encoder.tables.values():
-            table.uniform_(-1.0, 1.0)
-    rng = np.random.default_rng(0)
-    truth = rng.standard_normal((300, 64))
-    prior = ElevationPrior.fit(np.array([10.05, 10.05]), np.array([20.05, 20.05]), np.array([1500.0, 1700.0]))
-    bundle = ModelBundle(model=model, rgb_projection=RGBProjection.fit(truth), elevation_prior=prior)
-    return save_model_file(bundle, tmp_path_factory.mktemp("predictor") / "model.pt")
+def model_file(make_model_file) -> Path:
+    prior = ((10.05, 10.05), (20.05, 20.05), (1500.0, 1700.0))
+    return make_model_file("predictor.pt", seed=5, prior=prior)
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,7 @@ def _pixel_lat_lon(src: rasterio.DatasetReader) -> tuple[np.ndarray, np.ndarray]
     [("EPSG:4326", 0.0005), (None, 40.0)],
     ids=["epsg4326", "utm"],
 )
+@pytest.mark.slow  # trains its model
 def test_patch_lands_on_the_right_pixels(
     trained_model: Path, tmp_path: Path, crs: str | None, resolution: float
 ) -> None:

@@ -7,17 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import torch
 from rasterio.windows import Window
 
-from earth4d_gis.checkpoint import ModelBundle, save_model_file
-from earth4d_gis.elevation_prior import ElevationPrior
-from earth4d_gis.encoder import EncoderConfig
-from earth4d_gis.encoder.smooth import SmoothConfig
+from earth4d_gis.api import Model as Earth4D
+from earth4d_gis.api import load_model
 from earth4d_gis.errors import CancelledError, InputError
-from earth4d_gis.model import Earth4DModel
-from earth4d_gis.predictor import Earth4D, load_model
-from earth4d_gis.projection import RGBProjection
 from earth4d_gis.raster import dequantize_int8, execution, rasterize
 from earth4d_gis.raster.cog import validate_cog
 from earth4d_gis.raster.grid import output_grid
@@ -28,22 +22,9 @@ WIDE = {"bbox": BBOX, "date": DATE, "crs": "EPSG:32632", "width": 600, "height":
 """Two windows and one overview level, yet only 54,000 pixels."""
 
 
-# Hash grids and height/latitude only: a random model whose field varies from pixel to pixel.
-NO_FOURIER = SmoothConfig(n_per_scale=0)
-
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory, tiny_config: EncoderConfig) -> Path:
-    torch.manual_seed(3)
-    model = Earth4DModel(tiny_config, hidden=(32,), dropout=0.0, smooth=NO_FOURIER)
-    with torch.no_grad():
-        for table in model.encoder.tables.values():
-            table.uniform_(-1.0, 1.0)  # a field that varies from pixel to pixel
-    rng = np.random.default_rng(0)
-    truth = rng.standard_normal((500, 64))
-    truth /= np.linalg.norm(truth, axis=1, keepdims=True)
-    prior = ElevationPrior.fit(np.array([48.135]), np.array([11.575]), np.array([520.0]))
-    bundle = ModelBundle(model=model, rgb_projection=RGBProjection.fit(truth), elevation_prior=prior)
-    return save_model_file(bundle, tmp_path_factory.mktemp("model") / "model.pt")
+def model_file(make_model_file) -> Path:
+    return make_model_file("rasterize.pt", seed=3, rgb_from=500)
 
 
 @pytest.fixture(scope="module")
@@ -245,6 +226,7 @@ def test_similarity_is_one_at_the_reference_point(model: Earth4D, tmp_path: Path
     assert np.nanmin(sim) >= -1.0001 and np.nanmax(sim) <= 1.0001 and np.nanmin(sim) < 0.9
 
 
+@pytest.mark.slow  # a dask LocalCluster and worker processes
 def test_dask_cluster_and_worker_processes_equal_the_serial_output(
     model: Earth4D, embeddings_tif: Path, tmp_path: Path
 ) -> None:

@@ -20,6 +20,8 @@ from earth4d_gis.train import trainer as trainer_module
 from earth4d_gis.train.splits import split_indices
 from earth4d_gis.train.state import load_training_state
 
+pytestmark = pytest.mark.slow  # trains models (a session fixture and several runs)
+
 SMALL_SPEC = small_spec((10, 15, 2e5, 100.0), (4, 12, 1e6, 2e4))
 
 

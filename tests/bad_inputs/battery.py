@@ -26,11 +26,7 @@ import torch
 from click.testing import CliRunner, Result
 
 from earth4d_gis.checkpoint import ModelBundle, save_model_file
-from earth4d_gis.elevation_prior import ElevationPrior
 from earth4d_gis.encoder import EncoderConfig
-from earth4d_gis.encoder.smooth import SmoothConfig
-from earth4d_gis.model import Earth4DModel
-from earth4d_gis.projection import RGBProjection
 from earth4d_gis_cli.main import cli
 
 BBOX = ("11.570", "48.130", "11.585", "48.140")
@@ -66,14 +62,9 @@ class Inputs:
 
 
 def _tiny_bundle(config: EncoderConfig, seed: int = 11) -> ModelBundle:
-    torch.manual_seed(seed)
-    model = Earth4DModel(config, hidden=(32,), dropout=0.0, smooth=SmoothConfig(n_per_scale=0))
-    with torch.no_grad():
-        for table in model.encoder.tables.values():
-            table.uniform_(-1.0, 1.0)
-    truth = np.random.default_rng(0).standard_normal((300, 64))
-    prior = ElevationPrior.fit(np.array([48.135]), np.array([11.575]), np.array([520.0]))
-    return ModelBundle(model=model, rgb_projection=RGBProjection.fit(truth), elevation_prior=prior)
+    from model_files import random_bundle
+
+    return random_bundle(config, seed=seed)
 
 
 def _write_dem(path: Path, west: float, north: float) -> Path:

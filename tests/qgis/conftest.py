@@ -113,41 +113,16 @@ def _tiny_spec() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised small model whose RGB projection is fitted to its own output over AREA."""
-    import numpy as np
-    import torch
+    from model_files import write_random_model
 
-    from earth4d_gis.checkpoint import ModelBundle, save_model_file
-    from earth4d_gis.elevation_prior import ElevationPrior
     from earth4d_gis.encoder import EncoderConfig
-    from earth4d_gis.encoder.smooth import SmoothConfig
-    from earth4d_gis.geodesy import TimeSpan, normalized_coordinates
-    from earth4d_gis.model import Earth4DModel
-    from earth4d_gis.projection import RGBProjection
+    from earth4d_gis.geodesy import TimeSpan
 
-    torch.manual_seed(0)
-    span = TimeSpan()
-    config = EncoderConfig.from_spec("plugin-test", _tiny_spec(), span)
-    # Hash grids and height/latitude only: a random model whose field varies from pixel to pixel.
-    model = Earth4DModel(config, hidden=(32,), dropout=0.0, smooth=SmoothConfig(n_per_scale=0))
-    with torch.no_grad():
-        for parameter in model.encoder.parameters():
-            parameter.uniform_(-1.0, 1.0)
-    model.eval()
-    rng = np.random.default_rng(0)
-    west, south, east, north = AREA
-    lat = rng.uniform(south, north, 2000)
-    lon = rng.uniform(west, east, 2000)
-    coords = torch.from_numpy(normalized_coordinates(lat, lon, np.full(2000, 600.0), DATE, span))
-    with torch.no_grad():
-        embeddings = model(coords).numpy()
-    bundle = ModelBundle(
-        model=model,
-        time_span=span,
-        rgb_projection=RGBProjection.fit(embeddings),
-        elevation_prior=ElevationPrior.fit(lat, lon, np.full(2000, 600.0)),
-        dataset_fingerprint="plugin-test",
-    )
-    return save_model_file(bundle, tmp_path_factory.mktemp("model") / "tiny_model.pt")
+    config = EncoderConfig.from_spec("plugin-test", _tiny_spec(), TimeSpan())
+    return write_random_model(
+        tmp_path_factory.mktemp("model") / "tiny_model.pt", config, seed=0, randomize="encoder",
+        rgb_from=(AREA, DATE, 600.0), dataset_fingerprint="plugin-test",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
