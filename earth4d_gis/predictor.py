@@ -99,6 +99,11 @@ class Earth4D:
         return self.bundle.metrics
 
     @property
+    def dataset_fingerprint(self) -> str:
+        """The training data's fingerprint ("" when unknown), recorded in every raster's tags."""
+        return self.bundle.dataset_fingerprint or ""
+
+    @property
     def bands(self) -> tuple[str, ...]:
         return band_names(self.model.output_dim)
 

@@ -148,7 +148,7 @@ def plan_request(model: Earth4D, options: RasterOptions) -> RasterRequest:
         "software": "earth4d-gis",
         "software_version": __version__,
         "model_fingerprint": model.fingerprint,
-        "dataset_fingerprint": model.bundle.dataset_fingerprint or "",
+        "dataset_fingerprint": model.dataset_fingerprint,
         "date": str(when),
         "time_span": f"{model.time_span.start}/{model.time_span.end}",
         "output": kind.name,
