@@ -20,7 +20,7 @@ class OutputKind(str, Enum):
 
     @property
     def label(self) -> str:
-        return {"rgb": "RGB", "embeddings": "embeddings", "similarity": "similarity"}[self.value]
+        return {"rgb": "RGB", "embeddings": "Embeddings", "similarity": "Similarity"}[self.value]
 
 
 Bbox = tuple[float, float, float, float]
@@ -111,8 +111,17 @@ class RasterRequest:
         return " ".join(_fmt(v) for v in self.bbox)
 
     def layer_name(self) -> str:
-        """The map layer's name: kind, date and area, e.g. ``Earth4D RGB 2024-06-01 (10 50 11 51)``."""
-        return f"Earth4D {self.kind.label} {self.date} ({self.area_text()})"
+        """The map layer's short name (it sits in the "Earth4D" group): kind and date, the reference point
+        of a similarity, the polygon layer's name when the area came from one.
+        E.g. ``RGB 2024-06-01``, ``Similarity to 47.2500, 11.4000 2024-06-01``."""
+        name = f"{self.kind.label} {self.date}"
+        if self.kind is OutputKind.SIMILARITY and self.point is not None:
+            name = f"{self.kind.label} to {self.point[0]:.4f}, {self.point[1]:.4f} {self.date}"
+        return f"{name} {self.area_label}" if self.area_label else name
+
+    def task_name(self) -> str:
+        """The longer description of the background task: the layer's name and the area."""
+        return f"Earth4D: {self.layer_name()} ({self.area_text()})"
 
 
 @dataclass(frozen=True)

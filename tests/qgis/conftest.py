@@ -53,6 +53,7 @@ def plugin_package(qgis_app: Any) -> Any:
 @pytest.fixture
 def plugin(qgis_iface: Any, plugin_package: Any, qgis_new_project: Any) -> Iterator[Any]:
     """The plugin as QGIS starts it (classFactory, initGui), unloaded after the test."""
+    qgis_iface.messageBar().clearWidgets()
     instance = plugin_package.classFactory(qgis_iface)
     instance.initGui()
     yield instance
