@@ -15,11 +15,11 @@ AREA = (11.30, 47.20, 11.50, 47.32)
 
 
 def main(model: Path, out_dir: Path, cli: str) -> None:
+    from pytest_qgis.mock_qgis_classes import MockMessageBar
+    from pytest_qgis.qgis_interface import QgisInterface  # a stub iface, as the plugin tests use
     from qgis.core import QgsApplication, QgsProject
     from qgis.gui import QgsMapCanvas
     from qgis.PyQt.QtWidgets import QMainWindow
-    from pytest_qgis.mock_qgis_classes import MockMessageBar
-    from pytest_qgis.qgis_interface import QgisInterface  # a stub iface, as the plugin tests use
 
     QgsApplication.setOrganizationName("earth4d-test")
     QgsApplication.setApplicationName("earth4d-exit-test")

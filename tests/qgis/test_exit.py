@@ -15,7 +15,9 @@ pytestmark = [pytest.mark.qgis, pytest.mark.slow]
 SESSION = Path(__file__).with_name("qgis_session.py")
 
 
-def test_qgis_exits_cleanly_after_a_job_in_each_mode(tiny_model: Path, earth4d_cli: str, tmp_path: Path) -> None:
+def test_qgis_exits_cleanly_after_a_job_in_each_mode(
+    tiny_model: Path, earth4d_cli: str, tmp_path: Path
+) -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path / "home")}
     (tmp_path / "home").mkdir()
     result = subprocess.run(
