@@ -411,6 +411,7 @@ class SimilaritySearch(AnalysisAlgorithm):
 
 class Zonal(AnalysisAlgorithm):
     NAME, DISPLAY, COMMAND = "zonal", "Zonal mean embeddings", "zonal"
+    OUTPUT_STYLES = {"OUTPUT": "zonal"}
     HELP = (
         "Averages the embeddings over polygons, or over the cells of a regular grid of the given size"
         " (metres), re-normalised to unit length, as attributes A00..A63 with the pixel count."

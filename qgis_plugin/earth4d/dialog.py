@@ -46,6 +46,8 @@ KIND_LABELS = {
     OutputKind.RGB: "RGB image (3 bands)",
     OutputKind.EMBEDDINGS: "Embeddings (64 bands A00..A63)",
     OutputKind.SIMILARITY: "Similarity to a point",
+    OutputKind.CLUSTERS: "Clusters (k-means classes, k chosen by silhouette)",
+    OutputKind.CHANGE: "Change since another date (1 − cosine)",
 }
 Submit = Callable[[RasterRequest], str | None]
 """Starts the work; returns None when it started, else the one-sentence reason it did not."""
@@ -178,6 +180,12 @@ class Earth4DDialog(QDialog):
         point_row.addWidget(self.lon_spin)
         point_row.addWidget(self.pick_button)
         form.addRow("Similar to", point_row)
+
+        self.since_edit = QDateEdit(self)
+        self.since_edit.setCalendarPopup(True)
+        self.since_edit.setDisplayFormat("yyyy-MM-dd")
+        self.since_edit.setDate(self.date_edit.date().addYears(-4))
+        form.addRow("Change since", self.since_edit)
 
         self.output_widget = QgsFileWidget(self)
         self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
@@ -341,6 +349,7 @@ class Earth4DDialog(QDialog):
         similarity = self.kind() is OutputKind.SIMILARITY
         for widget in (self.lat_spin, self.lon_spin, self.pick_button):
             widget.setEnabled(similarity)
+        self.since_edit.setEnabled(self.kind() is OutputKind.CHANGE)
         self._update_default_output()
 
     def _update_default_output(self, *_args: object) -> None:
@@ -402,6 +411,7 @@ class Earth4DDialog(QDialog):
             point=point,
             overwrite=self.overwrite_check.isChecked(),
             area_label=area_label,
+            since=self.since_edit.date().toString("yyyy-MM-dd") if self.kind() is OutputKind.CHANGE else None,
         )
 
     def save_settings(self) -> None:

@@ -19,7 +19,7 @@ from .layers import add_to_group, open_result
 from .live import LiveLayers
 from .processing_provider import Earth4DProvider
 from .request import RasterRequest
-from .runners import choose_runner
+from .runners import InProcessRunner, choose_runner
 from .task import RasterizeTask, unexpected_error_message
 
 LOG = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ class Earth4DPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        InProcessRunner.forget_models()
 
     def show_dialog(self) -> None:
         """Open the dialog (created once, so its fields survive between runs)."""

@@ -107,6 +107,12 @@ class InProcessRunner:
     _cache: dict[tuple[str, int, int], Any] = {}
     _lock = threading.Lock()
 
+    @classmethod
+    def forget_models(cls) -> None:
+        """Drop the loaded model (the plugin calls this when it unloads, so no model outlives it)."""
+        with cls._lock:
+            cls._cache.clear()
+
     def _model(self, path: Path) -> Any:
         from earth4d_gis.predictor import load_model
 
@@ -168,6 +174,10 @@ class InProcessRunner:
     def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
         from earth4d_gis.raster import rasterize
 
+        if request.kind.is_analysis:
+            with staged_output(request.output, request.overwrite) as target:
+                self.run_command(analysis_arguments(request, target), progress, cancel)
+            return request.output
         with staged_output(request.output, request.overwrite) as target:
             self._call(
                 lambda: rasterize(
@@ -252,6 +262,27 @@ def rasterize_arguments(request: RasterRequest, out: Path) -> list[str]:
     return args
 
 
+def analysis_arguments(request: RasterRequest, out: Path) -> list[str]:
+    """CLI arguments (no ``--progress``) for the dialog's analysis kinds: ``cluster`` (k by silhouette) and
+    ``change`` from ``since`` to ``date``; their side files (centroids, report) are written beside ``out``."""
+    west, south, east, north = request.bbox
+    if request.kind is OutputKind.CLUSTERS:
+        args = ["cluster", "--date", request.date]
+    elif request.kind is OutputKind.CHANGE:
+        args = ["change", "--date", str(request.since), "--date", request.date]
+    else:
+        raise PluginError(f"{request.kind.label} is not an analysis.")
+    args += ["--model", str(request.model), "--out", str(out)]
+    args += ["--bbox", repr(west), repr(south), repr(east), repr(north)]
+    if request.aoi is not None:
+        args += ["--aoi", str(request.aoi)]
+    if request.crs:
+        args += ["--crs", request.crs]
+    if request.resolution is not None:
+        args += ["--resolution", repr(request.resolution)]
+    return args
+
+
 def sample_arguments(request: SampleRequest, out: Path) -> list[str]:
     """CLI arguments for sampling points."""
     args = ["sample", "--model", str(request.model), "--points", str(request.points), "--out", str(out)]
@@ -287,7 +318,10 @@ class SubprocessRunner:
 
     def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
         with staged_output(request.output, request.overwrite) as target:
-            self.run(rasterize_arguments(request, target), progress, cancel)
+            if request.kind.is_analysis:
+                self.run_command(analysis_arguments(request, target), progress, cancel)
+            else:
+                self.run(rasterize_arguments(request, target), progress, cancel)
         return request.output
 
     def run_command(self, arguments: list[str], progress: Progress, cancel: CancelPoll) -> None:

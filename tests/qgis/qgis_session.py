@@ -63,6 +63,9 @@ def main(model: Path, out_dir: Path, cli: str) -> None:
         print(f"ran {mode.value} {layers[0].source()}", flush=True)
         del layers
     plugin.unload()
+    from earth4d.runners import InProcessRunner
+
+    print(f"models kept after unload: {len(InProcessRunner._cache)}", flush=True)
     del plugin
     QgsProject.instance().removeAllMapLayers()
     QgsProject.instance().clear()

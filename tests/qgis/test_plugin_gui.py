@@ -274,6 +274,7 @@ def test_first_run_prompt_until_an_environment_is_configured(
     from qgis.core import QgsApplication
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no earth4d-gis on PATH, as for a new user
+    settings.set_cli_path("")
     settings.set_environment_folder(str(tmp_path / "env"))
     plugin.show_dialog()
     QgsApplication.processEvents()

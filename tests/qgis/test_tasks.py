@@ -124,6 +124,30 @@ def test_rgb_task_adds_a_styled_layer_that_renders(
     assert (pixels == 255).all(axis=2).mean() < 0.2, "the rendered map is mostly background"
 
 
+@pytest.mark.parametrize(("kind", "mode"), [("clusters", "subprocess"), ("change", "in-process")])
+def test_analysis_kinds_from_the_dialog_add_styled_layers(
+    kind: str, mode: str, plugin: Any, tiny_model: Path, earth4d_cli: str, qgis_iface: Any, tmp_path: Path
+) -> None:
+    from qgis.core import QgsPalettedRasterRenderer, QgsSingleBandPseudoColorRenderer
+
+    request = _request(tmp_path, tiny_model, kind, resolution=200.0, since="2019-06-01")
+    _run(plugin, request, _use_mode(mode, earth4d_cli))
+    assert not _messages(qgis_iface, "Critical")
+    layer = _added_layer(request)
+    _assert_grid(layer, "EPSG:32632", 200.0)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    if kind == "clusters":
+        assert request.layer_name() == f"Clusters {DATE}"
+        renderer = layer.renderer()
+        assert isinstance(renderer, QgsPalettedRasterRenderer) and len(renderer.classes()) >= 2
+        assert names == ["clusters.centroids.csv", "clusters.tif"], "the centroids land beside the map"
+    else:
+        assert request.layer_name() == f"Change 2019-06-01 to {DATE}"
+        assert isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer)
+        assert "change.tif" in names and any(n.startswith("change.report") for n in names), names
+        assert not any(n.startswith(".earth4d-") for n in names)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_embeddings_task_uses_the_official_band_combination(
     mode: str, plugin: Any, tiny_model: Path, earth4d_cli: str, tmp_path: Path
