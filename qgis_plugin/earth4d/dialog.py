@@ -93,6 +93,7 @@ class Earth4DDialog(QDialog):
         self._auto_output: Path | None = None
         self._submitted: set[Path] = set()
         self._bbox: Bbox | None = None
+        self.settings_dialog = None
         self.picker = PointPicker(iface.mapCanvas())
         self.picker.picked.connect(self._on_point_picked)
         self.setWindowTitle("Earth4D: predict an AlphaEarth layer")
@@ -260,13 +261,14 @@ class Earth4DDialog(QDialog):
         self.setup_banner.setVisible(needs_setup())
 
     def open_settings(self) -> None:
-        """The settings page in its own window (modal: the dialog reflects it when it closes)."""
+        """The settings page in its own window (modal: the dialog reflects it when it closes). One window,
+        kept: a set-up running in the background keeps reporting to it."""
         from .gui.settings_page import SettingsDialog
 
-        dialog = SettingsDialog(self)
-        self.settings_dialog = dialog
-        dialog.finished.connect(lambda _result: self.refresh_setup_banner())
-        dialog.open()
+        if self.settings_dialog is None:
+            self.settings_dialog = SettingsDialog(self)
+            self.settings_dialog.finished.connect(lambda _result: self.refresh_setup_banner())
+        self.settings_dialog.open()
 
     def show_error(self, message: str) -> None:
         """The whole message, wrapped, at the top of the dialog (the plugin logged it already, once)."""

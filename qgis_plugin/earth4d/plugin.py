@@ -84,6 +84,8 @@ class Earth4DPlugin:
             self.action.deleteLater()
             self.action = None
         if self.dialog is not None:
+            if self.dialog.settings_dialog is not None:
+                self.dialog.settings_dialog.page.cancel_setup()
             self.dialog.picker.finish()
             self.dialog.close()
             self.dialog.deleteLater()
