@@ -23,7 +23,7 @@ from qgis.core import (
     QgsRectangle,
 )
 from qgis.PyQt.QtCore import QTimer
-from qgis.utils import iface, plugins
+from qgis.utils import iface, loadPlugin, plugins, startPlugin
 
 OUT = Path(os.environ["EARTH4D_SHOTS_OUT"])
 MODEL = os.environ["EARTH4D_SHOTS_MODEL"]
@@ -70,11 +70,15 @@ class Steps:
             quit_qgis()
 
 
-plugin = plugins["earth4d"]
 state: dict = {}
+plugin = None
 
 
 def prepare() -> bool:
+    global plugin
+    if "earth4d" not in plugins and not (loadPlugin("earth4d") and startPlugin("earth4d")):
+        raise RuntimeError("QGIS could not load the earth4d plugin")
+    plugin = plugins["earth4d"]
     from earth4d import settings
 
     settings.set_cli_path("")
@@ -167,4 +171,5 @@ def shoot_map() -> bool:
     return True
 
 
-Steps([prepare, open_dialog, shoot_dialog, shoot_settings, run_rgb, run_clusters, shoot_map])
+RUNNER = Steps([prepare, open_dialog, shoot_dialog, shoot_settings, run_rgb, run_clusters, shoot_map])
+"""Kept referenced: QGIS runs this file once, and a collected timer would never fire."""
