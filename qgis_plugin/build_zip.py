@@ -50,6 +50,12 @@ def plugin_files(plugin_dir: Path = PLUGIN_DIR) -> list[Path]:
     return files
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def build_zip(out: Path = DEFAULT_OUT, plugin_dir: Path = PLUGIN_DIR, overwrite: bool = True) -> Path:
     """Write the plugin zip to ``out`` (atomically) and return its path."""
     read_metadata(plugin_dir)
@@ -63,6 +69,7 @@ def build_zip(out: Path = DEFAULT_OUT, plugin_dir: Path = PLUGIN_DIR, overwrite:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for relative in plugin_files(plugin_dir):
                 archive.write(plugin_dir / relative, (Path(plugin_dir.name) / relative).as_posix())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a zip written normally respects the umask
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

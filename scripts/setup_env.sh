@@ -4,7 +4,9 @@
 #   made from the system Python with --system-site-packages (so QGIS's Python bindings import in it),
 #   torch pinned to the CPU build, and this project (non-editable, as a user would install it).
 #   With --browser also Debian's chromium and chromedriver, which the web-map tests drive headless.
-# Usage: scripts/setup_env.sh [--qgis] [--browser]     The venv is $EARTH4D_VENV (default: .venv in the repo).
+#   With --screenshots also the QGIS desktop and Xvfb (scripts/plugin_screenshots.sh; no test needs them).
+# Usage: scripts/setup_env.sh [--qgis] [--browser] [--screenshots]
+#   The venv is $EARTH4D_VENV (default: .venv in the repo).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,11 +14,13 @@ VENV="${EARTH4D_VENV:-$ROOT/.venv}"
 TORCH_VERSION="${EARTH4D_TORCH_VERSION:-2.13.0}"
 WITH_QGIS=0
 WITH_BROWSER=0
+WITH_SCREENSHOTS=0
 for arg in "$@"; do
     case "$arg" in
         --qgis) WITH_QGIS=1 ;;
         --browser) WITH_BROWSER=1 ;;
-        *) echo "setup_env.sh: unknown option $arg (use --qgis, --browser)" >&2; exit 2 ;;
+        --screenshots) WITH_SCREENSHOTS=1 ;;
+        *) echo "setup_env.sh: unknown option $arg (use --qgis, --browser, --screenshots)" >&2; exit 2 ;;
     esac
 done
 
@@ -28,6 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 packages=(python3 python3-venv python3-dev g++ ca-certificates)
 if [ "$WITH_QGIS" = 1 ]; then packages+=(python3-qgis qgis-providers); fi
 if [ "$WITH_BROWSER" = 1 ]; then packages+=(chromium chromium-driver); fi
+if [ "$WITH_SCREENSHOTS" = 1 ]; then packages+=(qgis xvfb xauth); fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

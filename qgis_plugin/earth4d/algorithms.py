@@ -22,7 +22,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate
 
 from . import settings
-from .area import WGS84, metres_to_crs_units, rectangle_to_wgs84
+from .area import WGS84, canvas_extent_text, metres_to_crs_units, rectangle_to_wgs84
 from .errors import Cancelled, PluginError
 from .postprocess import StyleResult
 from .request import OutputKind, RasterRequest, check_date
@@ -117,7 +117,9 @@ class RasterAlgorithm(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
         self.addParameter(model_parameter(self.MODEL))
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Area"))
+        self.addParameter(
+            QgsProcessingParameterExtent(self.EXTENT, "Area", defaultValue=canvas_extent_text())
+        )
         self.addParameter(date_parameter(self.DATE))
         if self.KIND is OutputKind.SIMILARITY:
             self.addParameter(QgsProcessingParameterPoint(self.POINT, "Place to compare with"))

@@ -32,7 +32,7 @@ from qgis.core import (
 )
 
 from .algorithms import DEFAULT_DATE, MODEL_FILTER, date_parameter, date_value, feedback_progress
-from .area import rectangle_to_wgs84
+from .area import canvas_extent_text, rectangle_to_wgs84
 from .errors import Cancelled, PluginError
 from .postprocess import StyleAnalysis
 from .runners import choose_runner
@@ -100,7 +100,11 @@ class AnalysisAlgorithm(QgsProcessingAlgorithm):
                 behavior=QgsProcessingParameterFile.File, fileFilter=MODEL_FILTER, optional=True,
             )
         )  # fmt: skip
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Area (with a model)", optional=True))
+        self.addParameter(
+            QgsProcessingParameterExtent(
+                self.EXTENT, "Area (with a model)", defaultValue=canvas_extent_text(), optional=True
+            )
+        )
         if dates:
             self.addParameter(
                 QgsProcessingParameterString(
@@ -407,6 +411,7 @@ class SimilaritySearch(AnalysisAlgorithm):
 
 class Zonal(AnalysisAlgorithm):
     NAME, DISPLAY, COMMAND = "zonal", "Zonal mean embeddings", "zonal"
+    OUTPUT_STYLES = {"OUTPUT": "zonal"}
     HELP = (
         "Averages the embeddings over polygons, or over the cells of a regular grid of the given size"
         " (metres), re-normalised to unit length, as attributes A00..A63 with the pixel count."

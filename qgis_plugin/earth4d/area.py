@@ -96,3 +96,23 @@ def export_polygons(layer: QgsVectorLayer, folder: Path | None = None) -> Path:
 def layer_bbox_wgs84(layer: QgsVectorLayer) -> Bbox:
     """The layer's extent in EPSG:4326."""
     return rectangle_to_wgs84(layer.extent(), layer.crs())
+
+
+def canvas_extent_text() -> str | None:
+    """The map canvas's current extent as a Processing extent value (``xmin,xmax,ymin,ymax [CRS]``), the
+    default Area of the algorithms; None outside the QGIS desktop (no map canvas)."""
+    try:
+        from qgis.utils import iface
+    except ImportError:
+        return None
+    canvas = iface.mapCanvas() if iface is not None else None
+    if canvas is None:
+        return None
+    extent = canvas.extent()
+    crs = canvas.mapSettings().destinationCrs()
+    if extent.isNull() or extent.isEmpty() or not crs.isValid():
+        return None
+    return (
+        f"{extent.xMinimum()!r},{extent.xMaximum()!r},{extent.yMinimum()!r},{extent.yMaximum()!r} "
+        f"[{crs.authid() or crs.toWkt()}]"
+    )

@@ -11,10 +11,9 @@ from qgis.gui import (
     QgsDoubleSpinBox,
     QgsFileWidget,
     QgsMapLayerComboBox,
-    QgsMessageBar,
     QgsProjectionSelectionWidget,
 )
-from qgis.PyQt.QtCore import QDate
+from qgis.PyQt.QtCore import QDate, Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -47,20 +46,22 @@ KIND_LABELS = {
     OutputKind.RGB: "RGB image (3 bands)",
     OutputKind.EMBEDDINGS: "Embeddings (64 bands A00..A63)",
     OutputKind.SIMILARITY: "Similarity to a point",
+    OutputKind.CLUSTERS: "Clusters (k-means classes, k chosen by silhouette)",
+    OutputKind.CHANGE: "Change since another date (1 − cosine)",
 }
-MODE_LABELS = {
-    settings.RunMode.AUTO: "Automatic (in QGIS if earth4d_gis imports, else the CLI)",
-    settings.RunMode.IN_PROCESS: "In QGIS's Python",
-    settings.RunMode.SUBPROCESS: "earth4d-gis CLI in a subprocess",
-}
-
-Submit = Callable[[RasterRequest, settings.RunMode], str | None]
+Submit = Callable[[RasterRequest], str | None]
 """Starts the work; returns None when it started, else the one-sentence reason it did not."""
 AddLive = Callable[[Path, str, str], str | None]
 """Adds a live layer (model, date, style); None when it started, else why not."""
 SetLiveDate = Callable[[str], str | None]
 """Shows the selected (else the latest) live layer at a date; None, else why not."""
 LIVE_STYLES = {"rgb": "Model RGB", "bands": "A01 / A16 / A09 (official bands)"}
+
+
+def coordinate_box_width(spin: QgsDoubleSpinBox) -> int:
+    """Wide enough for "-180.000000" plus the box's clear button and arrows, in this font."""
+    metrics = spin.fontMetrics()
+    return metrics.horizontalAdvance("-180.000000") + 3 * metrics.height() + 16
 
 
 def unique_path(folder: Path, stem: str, suffix: str = ".tif", taken: frozenset[Path] = frozenset()) -> Path:
@@ -92,13 +93,22 @@ class Earth4DDialog(QDialog):
         self._auto_output: Path | None = None
         self._submitted: set[Path] = set()
         self._bbox: Bbox | None = None
+        self.settings_dialog = None
         self.picker = PointPicker(iface.mapCanvas())
         self.picker.picked.connect(self._on_point_picked)
         self.setWindowTitle("Earth4D: predict an AlphaEarth layer")
         self._build()
 
     def _build(self) -> None:
-        self.message_bar = QgsMessageBar(self)
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("earth4dError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error_label.setStyleSheet(
+            "QLabel { color: #8b0000; background: #fde8e8; border: 1px solid #e0a0a0; padding: 6px; }"
+        )
+        self.error_label.setVisible(False)
+        self.setup_banner = self._setup_banner()
         form = QFormLayout()
 
         self.model_widget = QgsFileWidget(self)
@@ -149,6 +159,8 @@ class Earth4DDialog(QDialog):
         self.kind_combo = QComboBox(self)
         for kind, label in KIND_LABELS.items():
             self.kind_combo.addItem(label, kind.value)
+        remembered = self.kind_combo.findData(settings.output_kind())
+        self.kind_combo.setCurrentIndex(max(remembered, 0))
         self.kind_combo.currentIndexChanged.connect(self._on_kind)
         form.addRow("Output", self.kind_combo)
 
@@ -158,6 +170,8 @@ class Earth4DDialog(QDialog):
         self.lon_spin = QgsDoubleSpinBox(self)
         self.lon_spin.setRange(-180.0, 180.0)
         self.lon_spin.setDecimals(6)
+        for spin in (self.lat_spin, self.lon_spin):
+            spin.setMinimumWidth(coordinate_box_width(spin))
         self.pick_button = QPushButton("Pick on map", self)
         self.pick_button.clicked.connect(self.start_picking)
         point_row = QHBoxLayout()
@@ -168,6 +182,12 @@ class Earth4DDialog(QDialog):
         point_row.addWidget(self.pick_button)
         form.addRow("Similar to", point_row)
 
+        self.since_edit = QDateEdit(self)
+        self.since_edit.setCalendarPopup(True)
+        self.since_edit.setDisplayFormat("yyyy-MM-dd")
+        self.since_edit.setDate(self.date_edit.date().addYears(-4))
+        form.addRow("Change since", self.since_edit)
+
         self.output_widget = QgsFileWidget(self)
         self.output_widget.setStorageMode(QgsFileWidget.SaveFile)
         self.output_widget.setFilter("GeoTIFF (*.tif)")
@@ -175,25 +195,10 @@ class Earth4DDialog(QDialog):
         form.addRow("Output file", self.output_widget)
         form.addRow("", self.overwrite_check)
 
-        engine = QGroupBox("Engine", self)
-        engine_form = QFormLayout(engine)
-        self.mode_combo = QComboBox(engine)
-        for mode, label in MODE_LABELS.items():
-            self.mode_combo.addItem(label, mode.value)
-        self.mode_combo.setCurrentIndex(self.mode_combo.findData(settings.run_mode().value))
-        self.cli_widget = QgsFileWidget(engine)
-        self.cli_widget.setStorageMode(QgsFileWidget.GetFile)
-        self.cli_widget.setFilePath(settings.cli_path())
-        self.cli_widget.lineEdit().setPlaceholderText(
-            "python or earth4d-gis of an environment with earth4d-gis"
-        )
-        engine_form.addRow("Run", self.mode_combo)
-        engine_form.addRow("Environment", self.cli_widget)
-
         live = QGroupBox("Live layer", self)
         live.setToolTip(
-            "Tiles computed by the model on demand for any date: runs earth4d-gis serve in the environment "
-            "above on this machine (127.0.0.1) and adds it as an XYZ layer."
+            "Tiles computed by the model on demand for any date: runs earth4d-gis serve in the plugin's "
+            "environment on this machine (127.0.0.1) and adds it as an XYZ layer."
         )
         live_form = QFormLayout(live)
         self.live_style_combo = QComboBox(live)
@@ -214,17 +219,61 @@ class Earth4DDialog(QDialog):
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Close, self)
         self.buttons.button(QDialogButtonBox.Ok).setText("Run")
+        self.settings_button = self.buttons.addButton("Settings…", QDialogButtonBox.ResetRole)
+        self.settings_button.setObjectName("earth4dSettings")
+        self.settings_button.clicked.connect(self.open_settings)
         self.buttons.accepted.connect(self.run)
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(self.message_bar)
+        layout.addWidget(self.setup_banner)
+        layout.addWidget(self.error_label)
         layout.addLayout(form)
-        layout.addWidget(engine)
         layout.addWidget(live)
         layout.addWidget(self.buttons)
         self._on_kind()
         self._on_area_mode()
+        self.refresh_setup_banner()
+
+    def _setup_banner(self) -> QWidget:
+        """The first-run prompt: shown while nothing can run the model yet."""
+        banner = QWidget(self)
+        banner.setObjectName("earth4dSetupBanner")
+        row = QHBoxLayout(banner)
+        row.setContentsMargins(6, 6, 6, 6)
+        text = QLabel(
+            "Earth4D needs its Python environment (earth4d-gis and torch) before it can run a model. "
+            "Set it up once; it stays in your QGIS profile.",
+            banner,
+        )
+        text.setWordWrap(True)
+        button = QPushButton("Set up…", banner)
+        button.setObjectName("earth4dSetupNow")
+        button.clicked.connect(self.open_settings)
+        row.addWidget(text, 1)
+        row.addWidget(button)
+        banner.setStyleSheet("#earth4dSetupBanner { background: #fff4ce; border: 1px solid #e0c060; }")
+        return banner
+
+    def refresh_setup_banner(self) -> None:
+        from .gui.settings_page import needs_setup
+
+        self.setup_banner.setVisible(needs_setup())
+
+    def open_settings(self) -> None:
+        """The settings page in its own window (modal: the dialog reflects it when it closes). One window,
+        kept: a set-up running in the background keeps reporting to it."""
+        from .gui.settings_page import SettingsDialog
+
+        if self.settings_dialog is None:
+            self.settings_dialog = SettingsDialog(self)
+            self.settings_dialog.finished.connect(lambda _result: self.refresh_setup_banner())
+        self.settings_dialog.open()
+
+    def show_error(self, message: str) -> None:
+        """The whole message, wrapped, at the top of the dialog (the plugin logged it already, once)."""
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -233,9 +282,6 @@ class Earth4DDialog(QDialog):
 
     def set_kind(self, kind: OutputKind) -> None:
         self.kind_combo.setCurrentIndex(self.kind_combo.findData(OutputKind(kind).value))
-
-    def mode(self) -> settings.RunMode:
-        return settings.RunMode(self.mode_combo.currentData())
 
     def date(self) -> str:
         return self.date_edit.date().toString("yyyy-MM-dd")
@@ -305,6 +351,7 @@ class Earth4DDialog(QDialog):
         similarity = self.kind() is OutputKind.SIMILARITY
         for widget in (self.lat_spin, self.lon_spin, self.pick_button):
             widget.setEnabled(similarity)
+        self.since_edit.setEnabled(self.kind() is OutputKind.CHANGE)
         self._update_default_output()
 
     def _update_default_output(self, *_args: object) -> None:
@@ -366,30 +413,30 @@ class Earth4DDialog(QDialog):
             point=point,
             overwrite=self.overwrite_check.isChecked(),
             area_label=area_label,
+            since=self.since_edit.date().toString("yyyy-MM-dd") if self.kind() is OutputKind.CHANGE else None,
         )
 
     def save_settings(self) -> None:
-        """Remember the model, date, output folder and engine for next time."""
+        """Remember the model, date, output kind and folder for next time."""
         settings.set_model_path(self.model_widget.filePath().strip())
         settings.set_last_date(self.date())
-        settings.set_run_mode(self.mode())
-        settings.set_cli_path(self.cli_widget.filePath().strip())
+        settings.set_output_kind(self.kind().value)
         output = self.output_widget.filePath().strip()
         if output:
             settings.set_output_folder(str(Path(output).parent))
 
     def run(self) -> None:
         """Start the work; the dialog closes when it started and stays open showing the error otherwise."""
-        self.message_bar.clearWidgets()
+        self.show_error("")
         self.save_settings()
         try:
             request = self.build_request()
         except PluginError as exc:
-            self.message_bar.pushCritical("Earth4D", str(exc))
+            self.show_error(str(exc))
             return
-        problem = self._submit(request, self.mode())
+        problem = self._submit(request)
         if problem is not None:
-            self.message_bar.pushCritical("Earth4D", problem)
+            self.show_error(problem)
             return
         self._submitted.add(request.output)
         self._auto_output = None
@@ -399,24 +446,24 @@ class Earth4DDialog(QDialog):
 
     def add_live_layer(self) -> None:
         """Add a live layer of the chosen model at the chosen date (the server starts in the background)."""
-        self.message_bar.clearWidgets()
+        self.show_error("")
         self.save_settings()
         model = self.model_widget.filePath().strip()
         if not model:
-            self.message_bar.pushCritical("Earth4D", "Choose a model file first.")
+            self.show_error("Choose a model file first.")
             return
         if self._add_live is not None:
             problem = self._add_live(Path(model), self.date(), self.live_style_combo.currentData())
             if problem is not None:
-                self.message_bar.pushCritical("Earth4D", problem)
+                self.show_error(problem)
 
     def set_live_date(self) -> None:
         """Show the selected (else the latest) live layer at the date above."""
-        self.message_bar.clearWidgets()
+        self.show_error("")
         if self._set_live_date is not None:
             problem = self._set_live_date(self.date())
             if problem is not None:
-                self.message_bar.pushCritical("Earth4D", problem)
+                self.show_error(problem)
 
     def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         self.picker.finish()

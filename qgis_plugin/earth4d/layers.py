@@ -7,13 +7,18 @@ from pathlib import Path
 from qgis.core import (
     QgsColorRampShader,
     QgsContrastEnhancement,
+    QgsFillSymbol,
     QgsMultiBandColorRenderer,
     QgsProject,
+    QgsProperty,
     QgsRasterBandStats,
     QgsRasterLayer,
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
+    QgsSingleSymbolRenderer,
     QgsStyle,
+    QgsSymbolLayer,
+    QgsVectorLayer,
 )
 
 from .errors import PluginError
@@ -47,8 +52,15 @@ def _similarity_range(layer: QgsRasterLayer) -> tuple[float, float]:
 
 
 def style_layer(layer: QgsRasterLayer, kind: OutputKind) -> None:
-    """RGB: bands 1-3; embeddings: A01/A16/A09 stretched -0.3..0.3; similarity: a pseudocolour ramp."""
+    """RGB: bands 1-3; embeddings: A01/A16/A09 stretched -0.3..0.3; similarity and change: a pseudocolour
+    ramp (change: band 1, ``1 - cos``); clusters: their classes and colours."""
     provider = layer.dataProvider()
+    if kind is OutputKind.CLUSTERS:
+        style_analysis_layer(layer, "classes")
+        return
+    if kind is OutputKind.CHANGE:
+        style_analysis_layer(layer, "values")
+        return
     if kind is OutputKind.RGB:
         renderer = QgsMultiBandColorRenderer(provider, 1, 2, 3)
         renderer.setRedContrastEnhancement(_stretch(layer, 1, 0, 255))
@@ -143,4 +155,25 @@ def style_analysis_layer(layer: QgsRasterLayer, style: str) -> None:
         raise PluginError(f"Unknown layer style {style!r}.")
     classes = [QgsPalettedRasterRenderer.Class(value, QColor(*rgba), name) for value, name, rgba in entries]
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+    layer.triggerRepaint()
+
+
+def style_zonal_layer(layer: QgsVectorLayer) -> None:
+    """Zonal means: each polygon filled with its mean embedding's A01/A16/A09 stretched -0.3..0.3 (the
+    official visualisation, as for embedding rasters), so similar zones look alike."""
+    fields = layer.fields()
+    red, green, blue = (f"A{band - 1:02d}" for band in EMBEDDING_RGB_BANDS)
+    if any(fields.indexOf(name) < 0 for name in (red, green, blue)):
+        raise PluginError(f"{layer.source()} has no {red}/{green}/{blue} attributes of zonal means.")
+    low, high = EMBEDDING_STRETCH
+
+    def channel(name: str) -> str:
+        return f'round(255 * clamp(0, ("{name}" - ({low})) / ({high - low}), 1))'
+
+    symbol = QgsFillSymbol.createSimple({"outline_color": "60,60,60,255", "outline_width": "0.2"})
+    symbol.symbolLayer(0).setDataDefinedProperty(
+        QgsSymbolLayer.PropertyFillColor,
+        QgsProperty.fromExpression(f"color_rgb({channel(red)}, {channel(green)}, {channel(blue)})"),
+    )
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
     layer.triggerRepaint()

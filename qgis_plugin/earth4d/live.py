@@ -22,9 +22,10 @@ from qgis.core import QgsDataSourceUri, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
 from . import settings
+from .core.process import child_environment, stop
 from .errors import PluginError
 from .layers import add_to_group
-from .runners import _child_environment, _end, _pump, _stderr_message, resolve_cli
+from .runners import _pump, _stderr_message, resolve_cli
 
 LOG = logging.getLogger(__name__)
 URL_PATTERN = re.compile(r"(http://\S+/)")
@@ -78,7 +79,7 @@ class LiveServer(QObject):
                 stderr=subprocess.PIPE,
                 text=True,
                 bufsize=1,
-                env=_child_environment(),
+                env=child_environment(),
                 start_new_session=sys.platform != "win32",
             )
         except OSError as exc:
@@ -136,7 +137,7 @@ class LiveServer(QObject):
         """End the server (SIGINT, then kill after a grace period)."""
         self._timer.stop()
         if self.proc is not None:
-            _end(self.proc)
+            stop(self.proc)
             for stream in (self.proc.stdout, self.proc.stderr):
                 if stream is not None:
                     stream.close()

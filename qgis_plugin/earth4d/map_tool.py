@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsPointXY, QgsProject
-from qgis.gui import QgsMapCanvas, QgsMapToolEmitPoint
+from qgis.gui import QgsMapCanvas, QgsMapMouseEvent, QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
@@ -17,7 +17,12 @@ def canvas_point_to_wgs84(canvas: QgsMapCanvas, point: QgsPointXY) -> tuple[floa
 
 
 class PointPicker(QgsMapToolEmitPoint):
-    """Emits ``picked(lat, lon)`` on a left click, then hands the canvas back to the previous tool."""
+    """Emits ``picked(lat, lon)`` on a left click, then hands the canvas back to the previous tool.
+
+    It acts on the button's release, not its press (``QgsMapToolEmitPoint``'s default): handing the canvas
+    back on press let the previous tool (the Pan tool, usually) receive the release and re-centre the map
+    on the click, so the map moved under the user and the dialog then took the shifted extent.
+    """
 
     picked = pyqtSignal(float, float)
 
@@ -32,6 +37,12 @@ class PointPicker(QgsMapToolEmitPoint):
         current = self._canvas.mapTool()
         self._previous = current if current is not self else None
         self._canvas.setMapTool(self)
+
+    def canvasPressEvent(self, event: QgsMapMouseEvent) -> None:  # noqa: N802 - Qt's name
+        """Nothing on press: the click counts on release (see the class)."""
+
+    def canvasReleaseEvent(self, event: QgsMapMouseEvent) -> None:  # noqa: N802 - Qt's name
+        self.canvasClicked.emit(self.toMapCoordinates(event.pos()), event.button())
 
     def _on_click(self, point: QgsPointXY, button: Qt.MouseButton) -> None:
         if button != Qt.LeftButton:

@@ -6,19 +6,21 @@ import logging
 import shutil
 from pathlib import Path
 
-from qgis.core import Qgis, QgsApplication, QgsMessageLog
+from qgis.core import Qgis, QgsApplication
 from qgis.gui import QgisInterface
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
 from . import settings
 from .errors import PluginError
+from .gui.messages import report_error
+from .gui.settings_page import OptionsFactory
 from .layers import add_to_group, open_result
 from .live import LiveLayers
 from .processing_provider import Earth4DProvider
 from .request import RasterRequest
-from .runners import choose_runner
-from .task import LOG_TAG, RasterizeTask, unexpected_error_message
+from .runners import InProcessRunner, choose_runner
+from .task import RasterizeTask, unexpected_error_message
 
 LOG = logging.getLogger(__name__)
 ICON_PATH = Path(__file__).with_name("icon.png")
@@ -35,6 +37,7 @@ class Earth4DPlugin:
         self.provider: Earth4DProvider | None = None
         self.tasks: list[RasterizeTask] = []
         self.live: LiveLayers | None = None
+        self.options_factory: OptionsFactory | None = None
 
     def initProcessing(self) -> None:  # noqa: N802 - the name QGIS calls
         """Register the Processing provider (QGIS calls this too when Processing starts)."""
@@ -57,6 +60,8 @@ class Earth4DPlugin:
         self.iface.addPluginToRasterMenu(MENU, self.action)
         self.live = LiveLayers(self.report_error)
         QgsApplication.instance().aboutToQuit.connect(self.live.stop_all)
+        self.options_factory = OptionsFactory()
+        self.iface.registerOptionsWidgetFactory(self.options_factory)
         self.initProcessing()
 
     def unload(self) -> None:
@@ -70,12 +75,17 @@ class Earth4DPlugin:
                 pass
             self.live.stop_all()
             self.live = None
+        if self.options_factory is not None:
+            self.iface.unregisterOptionsWidgetFactory(self.options_factory)
+            self.options_factory = None
         if self.action is not None:
             self.iface.removePluginRasterMenu(MENU, self.action)
             self.iface.removeToolBarIcon(self.action)
             self.action.deleteLater()
             self.action = None
         if self.dialog is not None:
+            if self.dialog.settings_dialog is not None:
+                self.dialog.settings_dialog.page.cancel_setup()
             self.dialog.picker.finish()
             self.dialog.close()
             self.dialog.deleteLater()
@@ -83,6 +93,7 @@ class Earth4DPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        InProcessRunner.forget_models()
 
     def show_dialog(self) -> None:
         """Open the dialog (created once, so its fields survive between runs)."""
@@ -92,6 +103,7 @@ class Earth4DPlugin:
             self.dialog = Earth4DDialog(self.iface, self.submit, self.add_live_layer, self.set_live_date)
         else:
             self.dialog.refresh_area()
+            self.dialog.refresh_setup_banner()
         self.dialog.show()
         self.dialog.raise_()
         self.dialog.activateWindow()
@@ -125,18 +137,18 @@ class Earth4DPlugin:
         return None
 
     def report_error(self, message: str) -> None:
-        """One sentence to the message bar and the log."""
-        QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Critical)
-        self.iface.messageBar().pushMessage("Earth4D", message, level=Qgis.Critical, duration=0)
+        """One sentence to the message bar, and once to the log."""
+        report_error(self.iface.messageBar(), message)
 
     def submit(self, request: RasterRequest, mode: settings.RunMode | None = None) -> str | None:
-        """Validate and start a task; None when it started, else the message already reported."""
+        """Validate and start a task; None when it started, else the message (logged once) for the dialog
+        to show. ``mode`` overrides the run mode of the settings."""
         try:
             request = request.validated()
             runner = choose_runner(mode)
         except PluginError as exc:
             self._cleanup(request)
-            self.report_error(str(exc))
+            report_error(None, str(exc))
             return str(exc)
         task = RasterizeTask(request, runner)
         task.succeeded.connect(lambda path, t=task: self._on_succeeded(t, path))
@@ -175,7 +187,7 @@ class Earth4DPlugin:
 
     def _on_failed(self, task: RasterizeTask, message: str) -> None:
         self._forget(task)
-        self.iface.messageBar().pushMessage("Earth4D", message, level=Qgis.Critical, duration=0)
+        self.report_error(message)
 
     def _on_cancelled(self, task: RasterizeTask) -> None:
         self._forget(task)

@@ -8,9 +8,10 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
     QgsRasterLayer,
+    QgsVectorLayer,
 )
 
-from .layers import GROUP_NAME, style_analysis_layer, style_layer
+from .layers import GROUP_NAME, style_analysis_layer, style_layer, style_zonal_layer
 from .request import OutputKind
 
 
@@ -59,9 +60,14 @@ class StyleAnalysis(QgsProcessingLayerPostProcessorInterface):
     def postProcessLayer(  # noqa: N802 - QGIS's name
         self, layer: QgsMapLayer, context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> None:
-        if not isinstance(layer, QgsRasterLayer) or not layer.isValid():
+        if not layer.isValid():
             return
-        style_analysis_layer(layer, self.style)
+        if self.style == "zonal" and isinstance(layer, QgsVectorLayer):
+            style_zonal_layer(layer)
+        elif isinstance(layer, QgsRasterLayer):
+            style_analysis_layer(layer, self.style)
+        else:
+            return
         _into_group(layer, context)
 
 

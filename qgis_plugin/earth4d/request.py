@@ -12,15 +12,28 @@ from .errors import PluginError
 
 
 class OutputKind(str, Enum):
-    """The three layers the plugin makes."""
+    """The layers the dialog makes: rasterize's three, and the analyses that need nothing but the area."""
 
     RGB = "rgb"
     EMBEDDINGS = "embeddings"
     SIMILARITY = "similarity"
+    CLUSTERS = "clusters"
+    CHANGE = "change"
 
     @property
     def label(self) -> str:
-        return {"rgb": "RGB", "embeddings": "embeddings", "similarity": "similarity"}[self.value]
+        return {
+            "rgb": "RGB",
+            "embeddings": "Embeddings",
+            "similarity": "Similarity",
+            "clusters": "Clusters",
+            "change": "Change",
+        }[self.value]
+
+    @property
+    def is_analysis(self) -> bool:
+        """Made by an analysis command (``cluster``, ``change``) rather than rasterize/similarity."""
+        return self in (OutputKind.CLUSTERS, OutputKind.CHANGE)
 
 
 Bbox = tuple[float, float, float, float]
@@ -75,6 +88,8 @@ class RasterRequest:
     point: tuple[float, float] | None = None
     overwrite: bool = False
     area_label: str = ""
+    since: str | None = None
+    """CHANGE: the earlier date the change is measured from."""
 
     def validated(self) -> RasterRequest:
         """Check what can be checked without the core; raise ``PluginError`` naming the bad value."""
@@ -100,6 +115,12 @@ class RasterRequest:
             lat, lon = self.point
             if not (math.isfinite(lat) and math.isfinite(lon) and -90.0 <= lat <= 90.0):
                 raise PluginError(f"Point latitude {lat} is outside [-90, 90].")
+        if self.kind is OutputKind.CHANGE:
+            if not self.since:
+                raise PluginError("Change needs a second date to compare with.")
+            check_date(self.since)
+            if self.since == self.date:
+                raise PluginError(f"Change between {self.since} and {self.date} compares a date with itself.")
         if self.aoi is not None and not self.aoi.is_file():
             raise PluginError(f"Area file {self.aoi} does not exist.")
         return self
@@ -111,8 +132,19 @@ class RasterRequest:
         return " ".join(_fmt(v) for v in self.bbox)
 
     def layer_name(self) -> str:
-        """The map layer's name: kind, date and area, e.g. ``Earth4D RGB 2024-06-01 (10 50 11 51)``."""
-        return f"Earth4D {self.kind.label} {self.date} ({self.area_text()})"
+        """The map layer's short name (it sits in the "Earth4D" group): kind and date, the reference point
+        of a similarity, the polygon layer's name when the area came from one.
+        E.g. ``RGB 2024-06-01``, ``Similarity to 47.2500, 11.4000 2024-06-01``."""
+        name = f"{self.kind.label} {self.date}"
+        if self.kind is OutputKind.CHANGE and self.since:
+            name = f"{self.kind.label} {self.since} to {self.date}"
+        if self.kind is OutputKind.SIMILARITY and self.point is not None:
+            name = f"{self.kind.label} to {self.point[0]:.4f}, {self.point[1]:.4f} {self.date}"
+        return f"{name} {self.area_label}" if self.area_label else name
+
+    def task_name(self) -> str:
+        """The longer description of the background task: the layer's name and the area."""
+        return f"Earth4D: {self.layer_name()} ({self.area_text()})"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Run the core: in QGIS's own Python when ``earth4d_gis`` imports there, else as a CLI subprocess.
+"""Run the core: as the earth4d-gis CLI of an environment (the default), or in QGIS's own Python if chosen.
 
 Both runners take a request, a ``progress(fraction, message)`` callback and a ``cancel() -> bool`` poll,
 and raise ``PluginError`` (one sentence) or ``Cancelled``. Both write through ``staged_output`` so that a
@@ -13,7 +13,6 @@ import logging
 import os
 import queue
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import settings
+from .core.environment import CLI_FROM_PYTHON, is_environment, venv_python
+from .core.process import child_environment, stop
 from .errors import Cancelled, PluginError
 from .request import OutputKind, RasterRequest, SampleRequest
 from .staging import staged_output
@@ -31,8 +32,6 @@ LOG = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 CancelPoll = Callable[[], bool]
 
-_TERMINATE_GRACE_S = 5.0
-_CLI_FROM_PYTHON = "from earth4d_gis_cli.main import cli; cli()"
 
 
 class Runner(Protocol):
@@ -58,16 +57,15 @@ def core_import_problem() -> str | None:
 
 
 def choose_runner(mode: settings.RunMode | None = None, cli_path: str | None = None) -> Runner:
-    """The runner for ``mode`` (default: the saved setting); AUTO prefers in-process when the core imports."""
+    """The runner for ``mode`` (default: the saved setting, which defaults to the subprocess)."""
     mode = settings.run_mode() if mode is None else settings.RunMode(mode)
     if mode is settings.RunMode.IN_PROCESS:
         problem = core_import_problem()
         if problem:
             raise PluginError(
-                f"earth4d_gis does not import in QGIS's Python ({problem}); use the subprocess mode."
+                f"earth4d_gis does not import in QGIS's Python ({problem}); "
+                "choose the plugin's environment in the Earth4D settings."
             )
-        return InProcessRunner()
-    if mode is settings.RunMode.AUTO and core_import_problem() is None:
         return InProcessRunner()
     return SubprocessRunner(resolve_cli(settings.cli_path() if cli_path is None else cli_path))
 
@@ -108,6 +106,12 @@ class InProcessRunner:
     name = "in-process"
     _cache: dict[tuple[str, int, int], Any] = {}
     _lock = threading.Lock()
+
+    @classmethod
+    def forget_models(cls) -> None:
+        """Drop the loaded model (the plugin calls this when it unloads, so no model outlives it)."""
+        with cls._lock:
+            cls._cache.clear()
 
     def _model(self, path: Path) -> Any:
         from earth4d_gis.predictor import load_model
@@ -170,6 +174,10 @@ class InProcessRunner:
     def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
         from earth4d_gis.raster import rasterize
 
+        if request.kind.is_analysis:
+            with staged_output(request.output, request.overwrite) as target:
+                self.run_command(analysis_arguments(request, target), progress, cancel)
+            return request.output
         with staged_output(request.output, request.overwrite) as target:
             self._call(
                 lambda: rasterize(
@@ -212,22 +220,26 @@ class InProcessRunner:
         return request.output
 
 
-def resolve_cli(configured: str) -> list[str]:
-    """The command line that starts ``earth4d-gis``: the configured executable or python, else PATH's."""
+def resolve_cli(configured: str, managed: str | None = None) -> list[str]:
+    """The command line that starts ``earth4d-gis``: the executable or python the user chose, else the
+    plugin's own environment (``managed``, default: the settings' folder), else ``earth4d-gis`` on PATH."""
     path = configured.strip()
     if not path:
+        folder = settings.environment_folder() if managed is None else managed
+        if folder and is_environment(folder):
+            return [str(venv_python(folder)), "-c", CLI_FROM_PYTHON]
         found = shutil.which("earth4d-gis")
         if not found:
             raise PluginError(
-                "earth4d_gis does not import in QGIS's Python and no earth4d-gis environment is set: "
-                "set the path to its python or earth4d-gis executable in the Earth4D dialog."
+                "The earth4d-gis environment is not set up yet: press Set up in the Earth4D settings "
+                "(Settings → Options → Earth4D, or the Settings button of the Earth4D dialog)."
             )
         return [found]
     exe = Path(path).expanduser()
     if not exe.is_file() or not os.access(exe, os.X_OK):
         raise PluginError(f"The earth4d-gis environment {path} is not an executable file.")
     if exe.name.lower().startswith("python"):
-        return [str(exe), "-c", _CLI_FROM_PYTHON]
+        return [str(exe), "-c", CLI_FROM_PYTHON]
     return [str(exe)]
 
 
@@ -241,6 +253,27 @@ def rasterize_arguments(request: RasterRequest, out: Path) -> list[str]:
         args += ["--output", request.kind.value]
     elif request.point is not None:
         args += ["--point", repr(request.point[0]), repr(request.point[1])]
+    if request.aoi is not None:
+        args += ["--aoi", str(request.aoi)]
+    if request.crs:
+        args += ["--crs", request.crs]
+    if request.resolution is not None:
+        args += ["--resolution", repr(request.resolution)]
+    return args
+
+
+def analysis_arguments(request: RasterRequest, out: Path) -> list[str]:
+    """CLI arguments (no ``--progress``) for the dialog's analysis kinds: ``cluster`` (k by silhouette) and
+    ``change`` from ``since`` to ``date``; their side files (centroids, report) are written beside ``out``."""
+    west, south, east, north = request.bbox
+    if request.kind is OutputKind.CLUSTERS:
+        args = ["cluster", "--date", request.date]
+    elif request.kind is OutputKind.CHANGE:
+        args = ["change", "--date", str(request.since), "--date", request.date]
+    else:
+        raise PluginError(f"{request.kind.label} is not an analysis.")
+    args += ["--model", str(request.model), "--out", str(out)]
+    args += ["--bbox", repr(west), repr(south), repr(east), repr(north)]
     if request.aoi is not None:
         args += ["--aoi", str(request.aoi)]
     if request.crs:
@@ -266,13 +299,6 @@ def _sentence(message: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _child_environment() -> dict[str, str]:
-    """QGIS's environment minus what would point another Python at QGIS's own libraries."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def _pump(stream: Any, sink: queue.Queue[tuple[str, str | None]], tag: str) -> None:
     try:
         for line in iter(stream.readline, ""):
@@ -292,7 +318,10 @@ class SubprocessRunner:
 
     def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
         with staged_output(request.output, request.overwrite) as target:
-            self.run(rasterize_arguments(request, target), progress, cancel)
+            if request.kind.is_analysis:
+                self.run_command(analysis_arguments(request, target), progress, cancel)
+            else:
+                self.run(rasterize_arguments(request, target), progress, cancel)
         return request.output
 
     def run_command(self, arguments: list[str], progress: Progress, cancel: CancelPoll) -> None:
@@ -324,7 +353,7 @@ class SubprocessRunner:
                 stderr=subprocess.PIPE,
                 text=True,
                 bufsize=1,
-                env=_child_environment(),
+                env=child_environment(),
                 start_new_session=sys.platform != "win32",
             )
         except OSError as exc:
@@ -343,7 +372,7 @@ class SubprocessRunner:
         try:
             while open_streams:
                 if cancel():
-                    _end(proc)
+                    stop(proc)
                     raise Cancelled()
                 try:
                     tag, line = lines.get(timeout=0.1)
@@ -367,7 +396,7 @@ class SubprocessRunner:
                     done = True
             while proc.poll() is None:
                 if cancel():
-                    _end(proc)
+                    stop(proc)
                     raise Cancelled()
                 try:
                     proc.wait(timeout=0.1)
@@ -375,7 +404,7 @@ class SubprocessRunner:
                     continue
         finally:
             if proc.poll() is None:
-                _end(proc)
+                stop(proc)
             for reader in readers:
                 reader.join(timeout=2.0)
             for stream in (proc.stdout, proc.stderr):
@@ -409,20 +438,3 @@ def _stderr_message(tail: list[str], returncode: int | None) -> str:
     return f"The earth4d-gis command stopped with exit status {returncode}" + (
         f" ({last.strip()})" if last else ""
     )
-
-
-def _end(proc: subprocess.Popen[str]) -> None:
-    """Ask the CLI to stop (SIGINT lets it clean up), then kill it if it does not within a few seconds."""
-    if proc.poll() is not None:
-        return
-    try:
-        if sys.platform == "win32":
-            proc.terminate()
-        else:
-            proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=_TERMINATE_GRACE_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    except ProcessLookupError:
-        pass

@@ -18,7 +18,10 @@ from .errors import PluginError
 
 @contextmanager
 def staged_output(final: Path, overwrite: bool) -> Iterator[Path]:
-    """Yield a path to write to; on a clean exit move it onto ``final``, always remove the staging folder."""
+    """Yield a path to write to; on a clean exit move it onto ``final``, always remove the staging folder.
+
+    Side files the command wrote beside it (``<name>.centroids.csv``, ``<name>.report.png``) move too, unless
+    that would replace a file without ``overwrite``."""
     final = Path(final)
     if final.exists() and not overwrite:
         raise PluginError(f"Output {final} already exists; choose another name or allow overwriting.")
@@ -34,5 +37,10 @@ def staged_output(final: Path, overwrite: bool) -> Iterator[Path]:
         if not target.is_file():
             raise PluginError(f"The core finished without writing {final.name}.")
         os.replace(target, final)
+        for side in sorted(stage.iterdir()):
+            if side.is_file() and side.name.startswith(final.stem + ".") and (
+                overwrite or not (final.parent / side.name).exists()
+            ):
+                os.replace(side, final.parent / side.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

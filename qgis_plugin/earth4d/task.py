@@ -35,7 +35,7 @@ class RasterizeTask(QgsTask):
     cancelled = pyqtSignal()
 
     def __init__(self, request: RasterRequest, runner: Runner) -> None:
-        super().__init__(f"Earth4D: {request.layer_name()}", QgsTask.CanCancel)
+        super().__init__(request.task_name(), QgsTask.CanCancel)
         self.request = request
         self.runner = runner
         self.result_path: Path | None = None
@@ -71,6 +71,5 @@ class RasterizeTask(QgsTask):
             QgsMessageLog.logMessage(f"Cancelled: {self.request.layer_name()}.", LOG_TAG, Qgis.Info)
             self.cancelled.emit()
         else:
-            message = self.error or "Earth4D stopped without a result."
-            QgsMessageLog.logMessage(message, LOG_TAG, Qgis.Critical)
-            self.failed.emit(message)
+            # Logged once, by whoever shows it (the plugin's message bar report).
+            self.failed.emit(self.error or "Earth4D stopped without a result.")

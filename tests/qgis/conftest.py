@@ -53,6 +53,7 @@ def plugin_package(qgis_app: Any) -> Any:
 @pytest.fixture
 def plugin(qgis_iface: Any, plugin_package: Any, qgis_new_project: Any) -> Iterator[Any]:
     """The plugin as QGIS starts it (classFactory, initGui), unloaded after the test."""
+    qgis_iface.messageBar().clearWidgets()
     instance = plugin_package.classFactory(qgis_iface)
     instance.initGui()
     yield instance
@@ -61,8 +62,8 @@ def plugin(qgis_iface: Any, plugin_package: Any, qgis_new_project: Any) -> Itera
 
 @pytest.fixture(autouse=True)
 def clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fresh plugin settings before each test; no layers left afterwards (a raster layer alive at
-    exitQgis crashes QGIS)."""
+    """Fresh plugin settings before each test (the environment: this Python's earth4d-gis); no layers left
+    afterwards (a raster layer alive at exitQgis crashes QGIS)."""
     if "qgis_app" not in request.fixturenames and not _qgis_active(request.config):
         yield
         return
@@ -70,6 +71,8 @@ def clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
 
     settings = QgsSettings()
     settings.remove("earth4d")
+    # The environment a user would have set up: this test Python's earth4d-gis (the subprocess default).
+    settings.setValue("earth4d/cli_path", str(Path(sys.executable).parent / "earth4d-gis"))
     yield
     QgsProject.instance().removeAllMapLayers()
     QgsProject.instance().layerTreeRoot().removeAllChildren()

@@ -139,6 +139,18 @@ def test_zonal_algorithm_on_a_grid(processing: Any, official_tiles: dict, tmp_pa
     layers = [lyr for lyr in QgsProject.instance().mapLayers().values() if lyr.source().startswith(str(out))]
     assert len(layers) == 1 and isinstance(layers[0], QgsVectorLayer) and layers[0].isValid()
     assert layers[0].featureCount() >= 16 and "A63" in layers[0].fields().names()
+    from qgis.core import QgsExpression, QgsExpressionContext, QgsExpressionContextUtils, QgsSymbolLayer
+
+    fill = layers[0].renderer().symbol().symbolLayer(0)
+    colour = fill.dataDefinedProperties().property(QgsSymbolLayer.PropertyFillColor)
+    assert colour.isActive(), "zonal means are filled by their A01/A16/A09 colour"
+    features = list(layers[0].getFeatures())
+    colours = set()
+    for feature in features[:8]:
+        context = QgsExpressionContext(QgsExpressionContextUtils.globalProjectLayerScopes(layers[0]))
+        context.setFeature(feature)
+        colours.add(QgsExpression(colour.expressionString()).evaluate(context))
+    assert len(colours) > 1 and all(c.count(",") >= 2 for c in colours), colours
 
 
 def test_analysis_error_is_one_sentence(processing: Any, tmp_path: Path) -> None:

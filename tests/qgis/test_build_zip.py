@@ -42,6 +42,16 @@ def test_build_zip_holds_the_plugin_folder_without_caches(tmp_path: Path) -> Non
     assert [p.name for p in out.parent.iterdir()] == ["earth4d.zip"], "no temporary file left behind"
 
 
+def test_build_zip_gets_the_mode_a_normal_write_would(tmp_path: Path) -> None:
+    out = tmp_path / "earth4d.zip"
+    result = subprocess.run(
+        ["sh", "-c", f'umask 022 && exec "{sys.executable}" "{BUILD}" --out "{out}"'],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
 def test_build_zip_refuses_to_replace_without_permission(tmp_path: Path) -> None:
     out = tmp_path / "earth4d.zip"
     out.write_bytes(b"keep me")

@@ -35,6 +35,35 @@ def _use_mode(mode: str, cli: str) -> None:
     settings.set_cli_path(cli if mode == "subprocess" else "")
 
 
+def test_area_defaults_to_the_map_canvas_extent(
+    processing: Any, qgis_canvas: Any, qgis_iface: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsRectangle
+    from qgis.gui import QgsBrowserGuiModel
+
+    to_mercator = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    xmin, ymin = to_mercator.transform(AREA[0], AREA[1])
+    xmax, ymax = to_mercator.transform(AREA[2], AREA[3])
+    qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+    qgis_canvas.setExtent(QgsRectangle(xmin, ymin, xmax, ymax))
+    extent = qgis_canvas.extent()
+    for name in ("earth4d:rasterize_rgb", "earth4d:classify"):
+        algorithm = QgsApplication.processingRegistry().createAlgorithmById(name)
+        default = algorithm.parameterDefinition("EXTENT").defaultValue()
+        assert default.endswith("[EPSG:3857]"), default
+        values = [float(v) for v in default.split(" ")[0].split(",")]
+        assert values == pytest.approx(
+            [extent.xMinimum(), extent.xMaximum(), extent.yMinimum(), extent.yMaximum()]
+        )
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+    dialog = processing.createAlgorithmDialog("earth4d:rasterize_rgb", {})
+    shown = dialog.mainWidget().wrappers["EXTENT"].widgetValue()
+    dialog.deleteLater()
+    assert shown.endswith("[EPSG:3857]"), f"the dialog's Area starts as the map extent, not {shown!r}"
+    assert [float(v) for v in shown.split(" ")[0].split(",")] == pytest.approx(values, rel=1e-6)
+
+
 @pytest.mark.parametrize("mode", ["in-process", "subprocess"])
 def test_rasterize_rgb_algorithm(
     processing: Any, tiny_model: Path, tmp_path: Path, mode: str, earth4d_cli: str

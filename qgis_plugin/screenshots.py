@@ -1,0 +1,175 @@
+"""Screenshots of the plugin in the real QGIS desktop: ``scripts/plugin_screenshots.sh`` runs
+``qgis --code qgis_plugin/screenshots.py`` under Xvfb with the plugin installed from its zip.
+
+Environment: EARTH4D_SHOTS_OUT (folder for the PNGs), EARTH4D_SHOTS_WORK (folder for the results and
+status.txt), EARTH4D_SHOTS_MODEL (model file), EARTH4D_SHOTS_BBOX
+("W S E N" of the area to show), EARTH4D_SHOTS_ENV (the plugin's environment folder, already set up).
+Steps run one after another on a timer, so QGIS keeps drawing in between; the last one quits QGIS, and
+``status.txt`` in the work folder says "ok" or what failed.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from qgis.core import (
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsProject,
+    QgsRectangle,
+)
+from qgis.PyQt.QtCore import QTimer
+from qgis.utils import iface, loadPlugin, plugins, startPlugin
+
+OUT = Path(os.environ["EARTH4D_SHOTS_OUT"])
+MODEL = os.environ["EARTH4D_SHOTS_MODEL"]
+BBOX = tuple(float(v) for v in os.environ["EARTH4D_SHOTS_BBOX"].split())
+ENV_FOLDER = os.environ["EARTH4D_SHOTS_ENV"]
+WORK = Path(os.environ["EARTH4D_SHOTS_WORK"])
+TIMEOUT_S = 900
+
+
+def status(text: str) -> None:
+    (WORK / "status.txt").write_text(text + "\n", encoding="utf-8")
+
+
+def quit_qgis() -> None:
+    QgsProject.instance().setDirty(False)
+    iface.actionExit().trigger()
+
+
+class Steps:
+    """Run ``steps`` in order; each returns True when done (else it is polled again)."""
+
+    def __init__(self, steps: list[Callable[[], bool]]) -> None:
+        self.steps = steps
+        self.polls = 0
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.tick)
+        self.timer.start(500)
+
+    def tick(self) -> None:
+        try:
+            if self.steps and self.steps[0]():
+                self.steps.pop(0)
+                self.polls = 0
+            self.polls += 1
+            if self.polls * 0.5 > TIMEOUT_S:
+                raise TimeoutError(f"step {self.steps[0].__name__} did not finish")
+            if not self.steps:
+                self.timer.stop()
+                status("ok")
+                quit_qgis()
+        except Exception:  # noqa: BLE001 - reported in status.txt, then QGIS quits
+            self.timer.stop()
+            status("failed: " + traceback.format_exc())
+            quit_qgis()
+
+
+state: dict = {}
+plugin = None
+
+
+def prepare() -> bool:
+    global plugin
+    if "earth4d" not in plugins and not (loadPlugin("earth4d") and startPlugin("earth4d")):
+        raise RuntimeError("QGIS could not load the earth4d plugin")
+    plugin = plugins["earth4d"]
+    from earth4d import settings
+
+    settings.set_cli_path("")
+    settings.set_environment_folder(ENV_FOLDER)
+    settings.set_model_path(MODEL)
+    settings.set_output_folder(str(WORK))
+    settings.set_output_kind("rgb")
+    iface.mainWindow().resize(1400, 900)
+    project = QgsProject.instance()
+    project.setCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+    to_map = QgsCoordinateTransform(
+        QgsCoordinateReferenceSystem("EPSG:4326"), project.crs(), project.transformContext()
+    )
+    area = to_map.transformBoundingBox(QgsRectangle(*BBOX))
+    iface.mapCanvas().setExtent(area)
+    iface.mapCanvas().refresh()
+    return True
+
+
+def open_dialog() -> bool:
+    plugin.show_dialog()
+    dialog = plugin.dialog
+    dialog.resolution_spin.setValue(10.0)
+    dialog.adjustSize()
+    state["dialog"] = dialog
+    return True
+
+
+def shoot_dialog() -> bool:
+    state["dialog"].grab().save(str(OUT / "dialog.png"))
+    state["dialog"].open_settings()
+    page = state["dialog"].settings_dialog.page
+    page.run_diagnostics()
+    state["page"] = page
+    return True
+
+
+def shoot_settings() -> bool:
+    page = state["page"]
+    if page.diagnostics_task is not None:
+        return False
+    state["dialog"].settings_dialog.grab().save(str(OUT / "settings.png"))
+    state["dialog"].settings_dialog.reject()
+    return True
+
+
+def run_rgb() -> bool:
+    dialog = state["dialog"]
+    dialog.run()
+    if dialog.error_label.isVisible():
+        raise RuntimeError(dialog.error_label.text())
+    return True
+
+
+def run_clusters() -> bool:
+    if plugin.tasks:
+        return False
+    from earth4d.request import OutputKind
+
+    plugin.show_dialog()
+    dialog = plugin.dialog
+    dialog.set_kind(OutputKind.CLUSTERS)
+    dialog.resolution_spin.setValue(10.0)
+    dialog.run()
+    if dialog.error_label.isVisible():
+        raise RuntimeError(dialog.error_label.text())
+    return True
+
+
+def shoot_map() -> bool:
+    if plugin.tasks:
+        return False
+    root = QgsProject.instance().layerTreeRoot()
+    group = root.findGroup("Earth4D")
+    layers = [node.layer() for node in group.findLayers()] if group else []
+    if len(layers) < 2:
+        raise RuntimeError(f"expected two result layers, found {[layer.name() for layer in layers]}")
+    clusters = next(layer for layer in layers if layer.name().startswith("Clusters"))
+    clusters.setOpacity(0.55)
+    iface.setActiveLayer(clusters)
+    QgsApplication.processEvents()
+    if not state.get("waited"):
+        state["waited"] = True
+        iface.mapCanvas().refreshAllLayers()
+        return False
+    if iface.mapCanvas().isDrawing():
+        return False
+    iface.mainWindow().grab().save(str(OUT / "result_map.png"))
+    state.clear()
+    return True
+
+
+RUNNER = Steps([prepare, open_dialog, shoot_dialog, shoot_settings, run_rgb, run_clusters, shoot_map])
+"""Kept referenced: QGIS runs this file once, and a collected timer would never fire."""
