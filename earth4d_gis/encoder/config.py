@@ -9,7 +9,7 @@ are what the kernels use, so ``resolution_table`` reports the cell sizes they re
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
@@ -233,11 +233,6 @@ class EncoderConfig:
             time_span=time_span,
             name=name,
         )
-
-    def with_time_span(self, time_span: TimeSpan) -> EncoderConfig:
-        """The same targets re-derived for another time span."""
-        grids = tuple(replace(g, time_span=time_span, resolutions=()) for g in self.grids)
-        return replace(self, grids=grids, time_span=time_span)
 
     def grid(self, name: str) -> GridConfig:
         for g in self.grids:

@@ -156,7 +156,11 @@ class Earth4DEncoder(nn.Module):
         return HashGridFunction.apply(self.config, backend, coords, *tables)
 
     def indices(self, coords: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per grid, the table rows of each point's 8 corners at each level, int64 ``[N, L, 8]``."""
+        """Per grid, the table rows of each point's 8 corners at each level, int64 ``[N, L, 8]``.
+
+        Public API: it lets anyone check that every backend hashes a point to the same rows (DESIGN.md's
+        agreement of backends), and shows which table rows a point touches (collisions, occupancy).
+        """
         coords = validate_coords(coords, self.device)
         rows = get_backend(self.backend).indices(self.config, coords)
         sizes = [g.n_levels for g in self.config.grids]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,6 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> TrainConfig:
         """Raise ``InputError`` naming the first bad option; returns self."""
