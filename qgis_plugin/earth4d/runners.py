@@ -13,7 +13,6 @@ import logging
 import os
 import queue
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import settings
+from .core.process import child_environment, pump, stderr_message, stop
 from .errors import Cancelled, PluginError
 from .request import OutputKind, RasterRequest, SampleRequest
 from .staging import staged_output
@@ -31,7 +31,6 @@ LOG = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 CancelPoll = Callable[[], bool]
 
-_TERMINATE_GRACE_S = 5.0
 _CLI_FROM_PYTHON = "from earth4d_gis_cli.main import cli; cli()"
 
 
@@ -266,22 +265,6 @@ def _sentence(message: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _child_environment() -> dict[str, str]:
-    """QGIS's environment minus what would point another Python at QGIS's own libraries."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _pump(stream: Any, sink: queue.Queue[tuple[str, str | None]], tag: str) -> None:
-    try:
-        for line in iter(stream.readline, ""):
-            sink.put((tag, line))
-    except (OSError, ValueError):
-        pass
-    sink.put((tag, None))
-
-
 class SubprocessRunner:
     """Runs ``earth4d-gis ... --progress json`` and turns its JSON lines into progress and errors."""
 
@@ -324,15 +307,15 @@ class SubprocessRunner:
                 stderr=subprocess.PIPE,
                 text=True,
                 bufsize=1,
-                env=_child_environment(),
+                env=child_environment(),
                 start_new_session=sys.platform != "win32",
             )
         except OSError as exc:
             raise PluginError(f"Cannot start {self.command[0]}: {exc.strerror or exc}.") from None
         lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
         readers = [
-            threading.Thread(target=_pump, args=(proc.stdout, lines, "out"), daemon=True),
-            threading.Thread(target=_pump, args=(proc.stderr, lines, "err"), daemon=True),
+            threading.Thread(target=pump, args=(proc.stdout, lines, "out"), daemon=True),
+            threading.Thread(target=pump, args=(proc.stderr, lines, "err"), daemon=True),
         ]
         for reader in readers:
             reader.start()
@@ -343,7 +326,7 @@ class SubprocessRunner:
         try:
             while open_streams:
                 if cancel():
-                    _end(proc)
+                    stop(proc)
                     raise Cancelled()
                 try:
                     tag, line = lines.get(timeout=0.1)
@@ -367,7 +350,7 @@ class SubprocessRunner:
                     done = True
             while proc.poll() is None:
                 if cancel():
-                    _end(proc)
+                    stop(proc)
                     raise Cancelled()
                 try:
                     proc.wait(timeout=0.1)
@@ -375,7 +358,7 @@ class SubprocessRunner:
                     continue
         finally:
             if proc.poll() is None:
-                _end(proc)
+                stop(proc)
             for reader in readers:
                 reader.join(timeout=2.0)
             for stream in (proc.stdout, proc.stderr):
@@ -384,7 +367,7 @@ class SubprocessRunner:
         if error is not None:
             raise PluginError(_sentence(error))
         if proc.returncode != 0 or (reports_json and not done):
-            raise PluginError(_sentence(_stderr_message(stderr_tail, proc.returncode)))
+            raise PluginError(_sentence(stderr_message(stderr_tail, proc.returncode)))
 
 
 def _parse_event(line: str) -> dict[str, Any] | None:
@@ -398,31 +381,3 @@ def _parse_event(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return event if isinstance(event, dict) else None
-
-
-def _stderr_message(tail: list[str], returncode: int | None) -> str:
-    """The CLI's own one-line error (``Error: ...``) if it printed one, else its exit status."""
-    for line in reversed(tail):
-        if line.startswith("Error: "):
-            return line[len("Error: ") :]
-    last = next((line for line in reversed(tail) if line.strip()), "")
-    return f"The earth4d-gis command stopped with exit status {returncode}" + (
-        f" ({last.strip()})" if last else ""
-    )
-
-
-def _end(proc: subprocess.Popen[str]) -> None:
-    """Ask the CLI to stop (SIGINT lets it clean up), then kill it if it does not within a few seconds."""
-    if proc.poll() is not None:
-        return
-    try:
-        if sys.platform == "win32":
-            proc.terminate()
-        else:
-            proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=_TERMINATE_GRACE_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    except ProcessLookupError:
-        pass
