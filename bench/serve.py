@@ -12,6 +12,10 @@ CPU seconds of this process (all threads; on a loaded machine the CPU time is th
 idle 2-core machine the wall time lies between half of it and all of it), with the model's predictions per
 tile; then ``--tiles`` zoom-14 tiles with as many requests in flight as there are workers, cold and cached.
 
+``--quality`` instead compares each sampling's tiles with a reference whose pixels are the unit means of
+4 x 4 predictions inside them (one zoom-12 and one zoom-13 tile): 1 - cosine (mean and 99th percentile)
+and the share of pixels whose RGB colour differs by more than 4 and 16 steps of 255.
+
 Without ``--model`` the model is the ``default`` preset with random weights and a neighbour bank of 200,000
 random samples (``train``'s default of 16 neighbours): its random hash tables vary at every scale, so it is
 the worst case for refinement; a trained model (``--model``) shows what a real map costs. The tiles are in
@@ -105,6 +109,48 @@ async def _measure(model_path: str, workers: int, n_tiles: int, repeats: int) ->
     return results
 
 
+def _quality(model_path: str) -> dict[str, Any]:
+    """Each sampling's error against the 4 x 4 supersampled reference (see the module docstring)."""
+    import morecantile
+    import numpy as np
+
+    from earth4d_gis.predictor import load_model
+    from earth4d_gis.serve import create_app
+    from earth4d_gis.serve.tiles import TilePlan
+
+    model = load_model(model_path, device="cpu")
+    date = np.datetime64(DATE)
+    samplings = {
+        "refined_lattice": {"oversample": 0},
+        "full_lattice": {"oversample": 0, "refine_tolerance": None},
+        "supersample_2x2": {"oversample": 1},
+    }
+    apps = {name: create_app(model, **kwargs) for name, kwargs in samplings.items()}
+    embeddings = {name: app.state.service.embeddings for name, app in apps.items()}
+    reference_of = embeddings["supersample_2x2"]
+    results: dict[str, Any] = {}
+    for zoom in (12, 13):
+        z, x, y = _tiles(zoom, 1, offset=1)[0]
+        tile = morecantile.Tile(x, y, z)
+        reference = reference_of.compute(tile, date, TilePlan(2, 1))
+        ref_rgb = model.rgb_projection.to_rgb(reference.reshape(-1, 64)).astype(int)
+        for name, source in embeddings.items():
+            before = source.predictions
+            values = source.compute(tile, date, TilePlan.for_tile(tile, source.max_oversample))
+            distance = 1.0 - np.einsum("ijb,ijb->ij", values, reference).ravel()
+            steps = np.abs(model.rgb_projection.to_rgb(values.reshape(-1, 64)).astype(int) - ref_rgb).max(1)
+            results[f"z{zoom}_{name}"] = {
+                "predictions": source.predictions - before,
+                "one_minus_cos_mean": float(distance.mean()),
+                "one_minus_cos_p99": float(np.quantile(distance, 0.99)),
+                "rgb_over_4_steps": float((steps > 4).mean()),
+                "rgb_over_16_steps": float((steps > 16).mean()),
+            }
+    for app in apps.values():
+        app.state.runner.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,10 +159,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Tile threads of the server (default 2).")
     parser.add_argument("--tiles", type=int, default=8, help="Zoom-14 tiles for the throughput figures.")
     parser.add_argument("--repeats", type=int, default=3, help="Cold tiles per zoom for the latency median.")
+    parser.add_argument("--quality", action="store_true", help="Errors against 4 x 4 supersampling.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
         model = args.model or str(make_default_model(Path(folder) / "default.pt", BANK_SAMPLES))
+        if args.quality:
+            print(json.dumps(_quality(model), indent=1))
+            return
         results = asyncio.run(_measure(model, args.workers, args.tiles, args.repeats))
     if args.json:
         print(json.dumps(results))
