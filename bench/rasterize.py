@@ -28,11 +28,11 @@ CENTRE_LAT, CENTRE_LON = 37.75, -122.25
 PIXEL_M = 10.0
 
 
-def make_default_model(path: Path, bank_samples: int = 0) -> Path:
+def make_default_model(path: Path, bank_samples: int = 0, neighbours: int = 32) -> Path:
     """The ``default`` preset with random weights, an RGB projection and an elevation prior.
 
     With ``bank_samples`` the model keeps that many random samples within a degree of the centre (dates
-    2017-2024) and blends each prediction with its 16 nearest, as ``train`` builds models by default.
+    2017-2024) and blends each prediction with its ``neighbours`` nearest (``train``'s default: 32).
     """
     import torch
 
@@ -57,7 +57,7 @@ def make_default_model(path: Path, bank_samples: int = 0) -> Path:
     if bank_samples:
         dates = np.datetime64("2017-01-01") + rng.integers(0, 8 * 365, n).astype("timedelta64[D]")
         coords = normalized_coordinates(lat, lon, elevation, dates, config.time_span)
-        bank = SampleBank.from_samples(coords, truth, 16, config.time_span)
+        bank = SampleBank.from_samples(coords, truth, neighbours, config.time_span)
     model = Earth4DModel(config, bank=bank)
     with torch.no_grad():  # tables of trained magnitude: the output varies (and compresses) like a real map
         for table in model.encoder.tables.values():

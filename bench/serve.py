@@ -17,9 +17,10 @@ tile; then ``--tiles`` zoom-14 tiles with as many requests in flight as there ar
 and the share of pixels whose RGB colour differs by more than 4 and 16 steps of 255.
 
 Without ``--model`` the model is the ``default`` preset with random weights and a neighbour bank of 200,000
-random samples (``train``'s default of 16 neighbours): its random hash tables vary at every scale, so it is
-the worst case for refinement; a trained model (``--model``) shows what a real map costs. The tiles are in
-the San Francisco Bay Area (a zoom-12 pixel is ~30 m on the ground, zoom 14 ~7.6 m, zoom 16 ~1.9 m).
+random samples (blending 32 neighbours, ``train``'s default): its random hash tables vary at every scale,
+so it is the worst case for refinement; a trained model (``--model``) shows what a real map costs. The
+tiles are in the San Francisco Bay Area (a zoom-12 pixel is ~30 m on the ground, zoom 14 ~7.6 m, zoom 16
+~1.9 m).
 """
 
 from __future__ import annotations
