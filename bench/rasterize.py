@@ -28,29 +28,44 @@ CENTRE_LAT, CENTRE_LON = 37.75, -122.25
 PIXEL_M = 10.0
 
 
-def make_default_model(path: Path) -> Path:
-    """The ``default`` preset with random weights, an RGB projection and an elevation prior."""
+def make_default_model(path: Path, bank_samples: int = 0, neighbours: int = 32) -> Path:
+    """The ``default`` preset with random weights, an RGB projection and an elevation prior.
+
+    With ``bank_samples`` the model keeps that many random samples within a degree of the centre (dates
+    2017-2024) and blends each prediction with its ``neighbours`` nearest (``train``'s default: 32).
+    """
     import torch
 
     from earth4d_gis.checkpoint import ModelBundle, save_model_file
     from earth4d_gis.elevation_prior import ElevationPrior
     from earth4d_gis.encoder import EncoderConfig
+    from earth4d_gis.geodesy import normalized_coordinates
     from earth4d_gis.model import Earth4DModel
+    from earth4d_gis.neighbours import SampleBank
     from earth4d_gis.projection import RGBProjection
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    truth = rng.standard_normal((2000, 64))
-    lat = CENTRE_LAT + rng.uniform(-1, 1, 2000)
-    lon = CENTRE_LON + rng.uniform(-1, 1, 2000)
-    model = Earth4DModel(EncoderConfig.preset("default"))
+    n = max(2000, bank_samples)
+    truth = rng.standard_normal((n, 64)).astype(np.float32)
+    truth /= np.linalg.norm(truth, axis=1, keepdims=True)
+    lat = CENTRE_LAT + rng.uniform(-1, 1, n)
+    lon = CENTRE_LON + rng.uniform(-1, 1, n)
+    elevation = rng.uniform(0, 500, n)
+    config = EncoderConfig.preset("default")
+    bank = None
+    if bank_samples:
+        dates = np.datetime64("2017-01-01") + rng.integers(0, 8 * 365, n).astype("timedelta64[D]")
+        coords = normalized_coordinates(lat, lon, elevation, dates, config.time_span)
+        bank = SampleBank.from_samples(coords, truth, neighbours, config.time_span)
+    model = Earth4DModel(config, bank=bank)
     with torch.no_grad():  # tables of trained magnitude: the output varies (and compresses) like a real map
         for table in model.encoder.tables.values():
             table.uniform_(-0.5, 0.5)
     bundle = ModelBundle(
         model=model,
-        rgb_projection=RGBProjection.fit(truth),
-        elevation_prior=ElevationPrior.fit(lat, lon, rng.uniform(0, 500, 2000)),
+        rgb_projection=RGBProjection.fit(truth[:2000]),
+        elevation_prior=ElevationPrior.fit(lat[:2000], lon[:2000], elevation[:2000]),
     )
     return save_model_file(bundle, path)
 

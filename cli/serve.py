@@ -92,10 +92,13 @@ def _stop_with_parent(server: object) -> None:
 @click.option(
     "--oversample",
     type=click.IntRange(0, 3),
-    default=1,
+    default=0,
     show_default=True,
-    help="Averaging levels for zoomed-out tiles: each pixel is the unit-length mean of up to 4^N finer "
-    "predictions (0: one prediction per pixel, fastest).",
+    help="How zoomed-out tiles are averaged. 0: each pixel is the unit-length mean of the predictions at "
+    "its four corners (each shared with the neighbouring pixels), and cells whose corners agree are "
+    "interpolated from a lattice half as dense: fastest, about 4x fewer predictions than 1. N: each pixel "
+    "is the unit-length mean of up to 2^N x 2^N predictions inside it (exact, 4^N times the work). Tiles "
+    "zoomed in beyond 10 m pixels are always interpolated from a 10 m lattice.",
 )
 @click.option(
     "--stop-with-parent",

@@ -35,16 +35,14 @@ from .options import (
 def command(**options: Any) -> None:
     """Average the embeddings over polygons or grid cells, re-normalised to unit length.
 
-    Writes a GeoPackage: the zones' attributes, pixel_count and columns A00..A63.
+    Writes a GeoPackage: the zones' attributes, pixel_count and columns A00..A63. The tiles are summed
+    in this process, in --workers local processes or on a dask cluster (--scheduler), as in rasterize.
 
     Example: earth4d-gis zonal --input tile.tif --zones fields.gpkg --out field_means.gpkg
     """
     mode = options.pop("progress_mode")
     out: Path = options.pop("out")
-    workers, scheduler = options.pop("workers"), options.pop("scheduler")
-    if workers > 1 or scheduler:
-        given = f"--workers {workers}" if workers > 1 else f"--scheduler {scheduler!r}"
-        raise UsageLineError(f"zonal reads the area in this process; {given} does not apply")
+    run = {"workers": options.pop("workers"), "scheduler": options.pop("scheduler")}
 
     def work(progress: Any, bar: bool) -> Path:
         from tqdm import tqdm
@@ -67,7 +65,10 @@ def command(**options: Any) -> None:
                 progress(0.95 * done / max(1, total), f"tile {done} of {total}")
 
         try:
-            frame = zonal_polygons(source, zones, tick) if zones else zonal_grid(source, grid_size, tick)
+            if zones:
+                frame = zonal_polygons(source, zones, tick, **run)
+            else:
+                frame = zonal_grid(source, grid_size, tick, **run)
         finally:
             bar_.close()
         return write_zonal(frame, out, overwrite=options["overwrite"])

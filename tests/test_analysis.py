@@ -287,3 +287,30 @@ def test_zonal_means_equal_a_hand_computation(official_tiles, analysis_truth) ->
     assert first.geometry.bounds[3] >= t.f
     with pytest.raises(InputError, match="finer than the pixels"):
         zonal_grid(source, 5.0)
+
+
+def test_zonal_in_worker_processes_and_on_dask_equals_this_process(official_tiles, analysis_truth) -> None:
+    from distributed import LocalCluster
+
+    source = open_raster(official_tiles["2019"])
+    t = analysis_truth.transform
+    zones = geopandas.GeoDataFrame(
+        {"name": ["a", "b"]},
+        geometry=[
+            box(t.c + 200, t.f - 600, t.c + 600, t.f - 200),
+            box(t.c, t.f - 2000, t.c + 900, t.f - 900),
+        ],
+        crs="EPSG:32610",
+    )
+    bands = [f"A{i:02d}" for i in range(64)]
+    here = zonal_polygons(source, zones)
+    in_processes = zonal_polygons(source, zones, workers=2)
+    assert list(in_processes["pixel_count"]) == list(here["pixel_count"])
+    np.testing.assert_allclose(in_processes[bands].to_numpy(), here[bands].to_numpy(), atol=1e-6)
+    cells = zonal_grid(source, 300.0)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        on_dask = zonal_grid(source, 300.0, scheduler=cluster.scheduler_address)
+    assert list(on_dask["pixel_count"]) == list(cells["pixel_count"])
+    np.testing.assert_allclose(on_dask[bands].to_numpy(), cells[bands].to_numpy(), atol=1e-6)
+    with pytest.raises(InputError, match="not a dask scheduler address"):
+        zonal_grid(source, 300.0, scheduler="not an address")

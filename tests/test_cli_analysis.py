@@ -170,6 +170,8 @@ def test_cluster_change_similarity_zonal_commands(official_tiles, analysis_truth
         tmp_path / "zones.gpkg",
         "--out",
         tmp_path / "z.gpkg",
+        "--workers",
+        "2",
     )
     assert result.exit_code == 0, result.output
     table = geopandas.read_file(tmp_path / "z.gpkg")

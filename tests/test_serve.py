@@ -21,7 +21,7 @@ from earth4d_gis.geodesy import TimeSpan
 from earth4d_gis.predictor import Earth4D
 from earth4d_gis.raster import rasterize
 from earth4d_gis.serve import create_app
-from earth4d_gis.serve.tiles import TMS, oversample_levels
+from earth4d_gis.serve.tiles import TMS, TilePlan, oversample_levels
 
 LAT, LON = 47.26, 11.40
 WMTS_NS = {"w": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1"}
@@ -47,6 +47,19 @@ def client(model: Earth4D) -> TestClient:
         yield test_client
 
 
+@pytest.fixture(scope="module")
+def exact_client(model: Earth4D) -> TestClient:
+    """The default sampling (corner lattice) without refinement: every lattice point predicted."""
+    with TestClient(create_app(model, cache_mb=64, refine_tolerance=None)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def supersampled_client(model: Earth4D) -> TestClient:
+    with TestClient(create_app(model, cache_mb=64, oversample=1)) as test_client:
+        yield test_client
+
+
 def tile_at(zoom: int) -> morecantile.Tile:
     return TMS.tile(LON, LAT, zoom)
 
@@ -55,17 +68,25 @@ def tile_url(tile: morecantile.Tile, suffix: str = ".png") -> str:
     return f"/tiles/{tile.z}/{tile.x}/{tile.y}{suffix}"
 
 
-def rasterize_tile(model: Earth4D, tile: morecantile.Tile, out: Path, output: str, size: int, **kw) -> Path:
-    """``rasterize`` of exactly the tile's area in EPSG:3857 at ``size`` x ``size`` pixels."""
+def rasterize_tile(
+    model: Earth4D, tile: morecantile.Tile, out: Path, output: str, size: int, corners: bool = False, **kw
+) -> Path:
+    """``rasterize`` of exactly the tile's area in EPSG:3857 at ``size`` x ``size`` pixels.
+
+    With ``corners`` the grid is ``size + 1`` pixels across, half a pixel larger on every side, so that
+    its pixel centres are the tile's pixel corners.
+    """
     bounds = TMS.xy_bounds(tile)
+    half = (bounds.right - bounds.left) / size / 2 if corners else 0.0
+    area = [bounds.left - half, bounds.bottom - half, bounds.right + half, bounds.top + half]
     return rasterize(
         model,
         out,
-        bbox=list(bounds),
+        bbox=area,
         bbox_crs="EPSG:3857",
         crs="EPSG:3857",
-        width=size,
-        height=size,
+        width=size + corners,
+        height=size + corners,
         date=DATE,
         output=output,
         progress_bar=False,
@@ -73,50 +94,80 @@ def rasterize_tile(model: Earth4D, tile: morecantile.Tile, out: Path, output: st
     )
 
 
-def test_tile_pixels_equal_rasterize_in_web_mercator(
-    client: TestClient, model: Earth4D, tmp_path: Path
+def corner_means(model: Earth4D, tile: morecantile.Tile, folder: Path) -> np.ndarray:
+    """Unit-length means ``[64, 256, 256]`` of each pixel's four corner predictions, from ``rasterize``."""
+    with rasterio.open(rasterize_tile(model, tile, folder / "corners.tif", "embeddings", 256, True)) as src:
+        c = src.read()
+    summed = c[:, :-1, :-1] + c[:, :-1, 1:] + c[:, 1:, :-1] + c[:, 1:, 1:]
+    return summed / np.linalg.norm(summed, axis=0)
+
+
+def official_colours(embeddings: np.ndarray) -> np.ndarray:
+    """``style=bands`` colours ``[h, w, 3]`` of embeddings ``[64, h, w]``: A01/A16/A09 over -0.3..0.3."""
+    return np.round(np.clip((embeddings[[1, 16, 9]] + 0.3) / 0.6, 0, 1) * 255).transpose(1, 2, 0)
+
+
+def test_tile_pixels_are_means_of_rasterize_at_their_corners_in_web_mercator(
+    exact_client: TestClient, model: Earth4D, tmp_path: Path
 ) -> None:
     tile = tile_at(14)
-    assert oversample_levels(tile, 1) == 0, "zoom 14 at 47 N has pixels under 10 m: one prediction each"
-    response = client.get(tile_url(tile), params={"date": DATE, "style": "rgb"})
+    assert TilePlan.for_tile(tile, 0) == TilePlan(0, 1), "zoom 14 at 47 N: pixels under 10 m, lattice step 1"
+    response = exact_client.get(tile_url(tile), params={"date": DATE, "style": "bands"})
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     pixels = png_pixels(response.content)
     assert pixels.shape == (256, 256, 4) and (pixels[..., 3] == 255).all()
-    with rasterio.open(rasterize_tile(model, tile, tmp_path / "rgb.tif", "rgb", 256)) as src:
-        expected = src.read().transpose(1, 2, 0)
-    difference = np.abs(pixels[..., :3].astype(int) - expected.astype(int))
+    expected = official_colours(corner_means(model, tile, tmp_path))
+    difference = np.abs(pixels[..., :3].astype(int) - expected)
     assert difference.max() <= 1, f"tile differs from rasterize by up to {difference.max()} colour steps"
     assert pixels[..., :3].std() > 5, "the tile is flat"
+    rgb = png_pixels(exact_client.get(tile_url(tile), params={"date": DATE, "style": "rgb"}).content)
+    with rasterio.open(rasterize_tile(model, tile, tmp_path / "rgb.tif", "rgb", 256)) as src:
+        centres = src.read().transpose(1, 2, 0).astype(int)
+    # The model varies within 4 m: a corner mean is not the centre's value, but close to it on the whole.
+    assert np.median(np.abs(rgb[..., :3].astype(int) - centres)) <= 8
 
 
-def test_zoomed_out_tile_is_the_unit_mean_of_finer_pixels_as_rasterize_overviews(
-    client: TestClient, model: Earth4D, tmp_path: Path
+def test_refined_tile_stays_close_to_the_full_lattice(
+    client: TestClient, exact_client: TestClient, model: Earth4D
+) -> None:
+    tile = tile_at(13)
+    embeddings = client.app.state.service.embeddings
+    before = embeddings.predictions
+    refined = png_pixels(client.get(tile_url(tile), params={"date": DATE, "style": "bands"}).content)
+    used = embeddings.predictions - before
+    full = png_pixels(exact_client.get(tile_url(tile), params={"date": DATE, "style": "bands"}).content)
+    assert 129 * 129 <= used <= 257 * 257
+    difference = np.abs(refined[..., :3].astype(int) - full[..., :3].astype(int)).max(axis=-1)
+    assert np.quantile(difference, 0.99) <= 8, "refinement changed the map visibly"
+
+
+def test_supersampled_tile_is_the_unit_mean_of_finer_pixels_as_rasterize_overviews(
+    supersampled_client: TestClient, model: Earth4D, tmp_path: Path
 ) -> None:
     tile = tile_at(13)
     assert oversample_levels(tile, 1) == 1
-    response = client.get(tile_url(tile), params={"date": DATE, "style": "bands"})
+    response = supersampled_client.get(tile_url(tile), params={"date": DATE, "style": "bands"})
     pixels = png_pixels(response.content)[..., :3].astype(int)
     path = rasterize_tile(model, tile, tmp_path / "emb.tif", "embeddings", 512)
     with rasterio.open(path) as full:
         fine = full.read()
     summed = fine.reshape(64, 256, 2, 256, 2).sum(axis=(2, 4))
-    means = (summed / np.linalg.norm(summed, axis=0))[[1, 16, 9]]  # A01, A16, A09 of unit-length means
-    expected = np.round(np.clip((means + 0.3) / 0.6, 0, 1) * 255).transpose(1, 2, 0)
+    expected = official_colours(summed / np.linalg.norm(summed, axis=0))
     assert np.abs(pixels - expected).max() <= 1
-    centres = fine[[1, 16, 9], ::2, ::2]  # one prediction per output pixel (its top-left finer pixel)
-    one_point = np.round(np.clip((centres + 0.3) / 0.6, 0, 1) * 255).transpose(1, 2, 0)
+    one_point = official_colours(fine[:, ::2, ::2])  # one prediction per output pixel (a finer pixel)
     assert (np.abs(pixels - one_point) > 1).mean() > 0.05, "a zoomed-out pixel must be a mean, not one point"
 
 
 def test_similarity_tile_equals_rasterize_similarity(
-    client: TestClient, model: Earth4D, tmp_path: Path
+    exact_client: TestClient, model: Earth4D, tmp_path: Path
 ) -> None:
     tile = tile_at(14)
-    response = client.get(tile_url(tile, "/similarity.png"), params={"date": DATE, "lat": LAT, "lon": LON})
+    response = exact_client.get(
+        tile_url(tile, "/similarity.png"), params={"date": DATE, "lat": LAT, "lon": LON}
+    )
     pixels = png_pixels(response.content)[..., :3].astype(int)
-    path = rasterize_tile(model, tile, tmp_path / "sim.tif", "similarity", 256, point=(LAT, LON))
-    with rasterio.open(path) as src:
-        cosine = src.read(1)
+    reference = model.predict([LAT], [LON], None, DATE)[0]
+    cosine = np.einsum("bij,b->ij", corner_means(model, tile, tmp_path), reference)
     viridis = np.array([cmap.get("viridis")[i][:3] for i in range(256)])
     expected = viridis[np.round(np.clip(cosine, 0, 1) * 255).astype(int)]
     assert np.abs(pixels - expected).max() <= 4  # neighbouring colour-map entries differ by a few steps

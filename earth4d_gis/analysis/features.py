@@ -71,7 +71,7 @@ def on_grid(frame: geopandas.GeoDataFrame, source: EmbeddingSource, what: str) -
     return inside
 
 
-def _tiles_over(source: EmbeddingSource, geometries: list[Any]) -> list[tuple[Window, list[int]]]:
+def tiles_over(source: EmbeddingSource, geometries: list[Any]) -> list[tuple[Window, list[int]]]:
     """The grid's tiles that polygons touch, each with the indices of those polygons."""
     import shapely
     from shapely.geometry import box
@@ -93,21 +93,26 @@ def polygon_pixels(
     source: EmbeddingSource, geometries: list[Any], tick: Tick | None = None
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(polygon index, float32 ``[n, 64]`` valid embeddings inside it) per tile and polygon."""
-    tiles = _tiles_over(source, geometries)
-    grid = source.grid
+    tiles = tiles_over(source, geometries)
     for done, (window, indices) in enumerate(tiles, start=1):
-        stack = source.read(window).reshape(EMBEDDING_DIM, -1)
-        valid = np.isfinite(stack).all(axis=0)
-        shape = (int(window.height), int(window.width))
-        for index in indices:
-            inside = geometry_mask(
-                [geometries[index]], out_shape=shape, transform=grid.window_transform(window), invert=True
-            ).ravel()
-            take = inside & valid
-            if take.any():
-                yield index, stack[:, take].T
+        yield from window_polygon_pixels(source, window, geometries, indices)
         if tick is not None:
             tick(done, len(tiles))
+
+
+def window_polygon_pixels(
+    source: EmbeddingSource, window: Window, geometries: list[Any], indices: list[int]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(polygon index, float32 ``[n, 64]`` valid embeddings) of the polygons ``indices`` in one window."""
+    stack = source.read(window).reshape(EMBEDDING_DIM, -1)
+    valid = np.isfinite(stack).all(axis=0)
+    shape = (int(window.height), int(window.width))
+    transform = source.grid.window_transform(window)
+    for index in indices:
+        inside = geometry_mask([geometries[index]], out_shape=shape, transform=transform, invert=True).ravel()
+        take = inside & valid
+        if take.any():
+            yield index, stack[:, take].T
 
 
 def feature_embeddings(

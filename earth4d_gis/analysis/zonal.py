@@ -2,23 +2,29 @@
 
 The mean of the pixels' vectors is re-normalised to unit length (as AlphaEarth builds its overviews) and
 stored as columns A00..A63 with the pixel count, in a GeoDataFrame (written as a GeoPackage by the CLI).
-Pixels are summed tile by tile, so memory does not grow with the area.
+Pixels are summed tile by tile, so memory does not grow with the area. Each tile's sums come from a
+``ZonalSums`` job, which ``raster.execution.window_results`` runs in this process, in ``workers`` local
+processes or on a dask cluster (``scheduler``), exactly as ``rasterize`` and the other analyses do; the
+sums come back in order and are added up here.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rasterio.windows import Window
 
 from ..conventions import EMBEDDING_BANDS, EMBEDDING_DIM
 from ..errors import InputError
 from ..files import atomic_output, check_output_path
 from ..raster.cog import TILE
-from .features import Tick, on_grid, polygon_pixels, read_features
+from ..raster.execution import check_scheduler_address, window_results
+from .features import Tick, on_grid, read_features, tiles_over, window_polygon_pixels
 from .source import EmbeddingSource, as_source
 
 if TYPE_CHECKING:
@@ -43,29 +49,115 @@ def _with_means(frame: Any, sums: np.ndarray, counts: np.ndarray) -> geopandas.G
     return base.join(columns)
 
 
-def zonal_polygons(source: Any, zones: Any, tick: Tick | None = None) -> geopandas.GeoDataFrame:
-    """The zones (polygons inside the area, in the source's CRS) with pixel_count and unit mean A00..A63."""
+@dataclass(frozen=True)
+class GridCells:
+    """Square cells of ``size`` aligned to multiples of it: cell ``(row, col)`` from ``(row0, col0)``."""
+
+    size: float
+    col0: int
+    row0: int
+    n_cols: int
+    n_rows: int
+
+
+@dataclass
+class ZonalSums:
+    """Per window: sums of the valid pixels' embeddings per zone, as float64 ``[k, 2 + 64]`` rows
+    (zone number, pixel count, 64 sums). Zones are polygons (``geometries``, with the polygons touching
+    each window in ``touching``) or the cells of ``cells``. Everything a worker process needs."""
+
+    source: EmbeddingSource
+    geometries: list[Any] | None = None
+    touching: dict[tuple[int, int], list[int]] | None = None
+    cells: GridCells | None = None
+
+    def compute(self, window: Window) -> np.ndarray:
+        if self.cells is not None:
+            return self._cell_sums(window)
+        rows = []
+        indices = (self.touching or {}).get((int(window.col_off), int(window.row_off)), [])
+        for index, pixels in window_polygon_pixels(self.source, window, self.geometries or [], indices):
+            sums = pixels.sum(axis=0, dtype=np.float64)
+            rows.append(np.concatenate([[index, len(pixels)], sums]))
+        return np.array(rows, dtype=np.float64).reshape(-1, 2 + EMBEDDING_DIM)
+
+    def _cell_sums(self, window: Window) -> np.ndarray:
+        cells = self.cells
+        assert cells is not None
+        stack = self.source.read(window).reshape(EMBEDDING_DIM, -1)
+        valid = np.isfinite(stack).all(axis=0)
+        if not valid.any():
+            return np.zeros((0, 2 + EMBEDDING_DIM))
+        xs, ys = self.source.grid.pixel_centres(window)
+        col = np.floor(xs.ravel()[valid] / cells.size).astype(np.int64) - cells.col0
+        row = np.floor(ys.ravel()[valid] / cells.size).astype(np.int64) - cells.row0
+        used, cell = np.unique(row * cells.n_cols + col, return_inverse=True)
+        out = np.empty((used.size, 2 + EMBEDDING_DIM), dtype=np.float64)
+        out[:, 0] = used
+        out[:, 1] = np.bincount(cell, minlength=used.size)
+        values = stack[:, valid]
+        for band in range(EMBEDDING_DIM):
+            out[:, 2 + band] = np.bincount(cell, weights=values[band], minlength=used.size)
+        return out
+
+
+def _accumulate(
+    job: ZonalSums,
+    windows: list[Window],
+    n_zones: int,
+    tick: Tick | None,
+    workers: int,
+    scheduler: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sums ``[n_zones, 64]`` and pixel counts of every window's partial sums, computed as asked."""
+    if int(workers) < 1:
+        raise InputError(f"workers {workers} is not a positive number")
+    if isinstance(scheduler, str):
+        check_scheduler_address(scheduler)
+    sums = np.zeros((n_zones, EMBEDDING_DIM), dtype=np.float64)
+    counts = np.zeros(n_zones, dtype=np.int64)
+    with window_results(job, windows, workers=int(workers), scheduler=scheduler) as results:  # type: ignore[arg-type]
+        for done, (_window, part) in enumerate(results, start=1):
+            zones = part[:, 0].astype(np.int64)
+            np.add.at(counts, zones, part[:, 1].astype(np.int64))
+            np.add.at(sums, zones, part[:, 2:])
+            if tick is not None:
+                tick(done, len(windows))
+    return sums, counts
+
+
+def zonal_polygons(
+    source: Any, zones: Any, tick: Tick | None = None, *, workers: int = 1, scheduler: Any = None
+) -> geopandas.GeoDataFrame:
+    """The zones (polygons inside the area, in the source's CRS) with pixel_count and unit mean A00..A63.
+
+    ``workers`` local processes or a dask ``scheduler`` (address or ``distributed.Client``) compute the
+    tiles, as in ``rasterize``.
+    """
     src: EmbeddingSource = as_source(source)
     frame = read_features(zones, "zones")
     polygons = frame[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if len(polygons) == 0:
         raise InputError("the zones hold no polygons")
     polygons = on_grid(polygons, src, "zones")
-    sums = np.zeros((len(polygons), EMBEDDING_DIM), dtype=np.float64)
-    counts = np.zeros(len(polygons), dtype=np.int64)
-    for index, pixels in polygon_pixels(src, list(polygons.geometry), tick):
-        sums[index] += pixels.sum(axis=0, dtype=np.float64)
-        counts[index] += len(pixels)
+    geometries = list(polygons.geometry)
+    tiles = tiles_over(src, geometries)
+    touching = {(int(w.col_off), int(w.row_off)): indices for w, indices in tiles}
+    job = ZonalSums(src, geometries=geometries, touching=touching)
+    windows = [window for window, _ in tiles]
+    sums, counts = _accumulate(job, windows, len(polygons), tick, workers, scheduler)
     if not counts.any():
         raise InputError("no zone covers a pixel with data; the zonal means would all be empty")
     return _with_means(polygons, sums, counts)
 
 
-def zonal_grid(source: Any, grid_size: float, tick: Tick | None = None) -> geopandas.GeoDataFrame:
+def zonal_grid(
+    source: Any, grid_size: float, tick: Tick | None = None, *, workers: int = 1, scheduler: Any = None
+) -> geopandas.GeoDataFrame:
     """Square cells of ``grid_size`` (the source CRS's units) over the area, with their unit mean embeddings.
 
     Cells are aligned to multiples of ``grid_size``; a pixel belongs to the cell holding its centre.
-    Cells without data are left out.
+    Cells without data are left out. ``workers`` / ``scheduler`` as in ``zonal_polygons``.
     """
     import geopandas
     from shapely.geometry import box
@@ -84,23 +176,9 @@ def zonal_grid(source: Any, grid_size: float, tick: Tick | None = None) -> geopa
     n_rows = math.floor(top / size) - row0 + 1
     if n_cols * n_rows > 10_000_000:
         raise InputError(f"grid size {grid_size} gives {n_cols * n_rows:,} cells; choose a coarser one")
-    sums = np.zeros((n_rows * n_cols, EMBEDDING_DIM), dtype=np.float64)
-    counts = np.zeros(n_rows * n_cols, dtype=np.int64)
+    job = ZonalSums(src, cells=GridCells(size, col0, row0, n_cols, n_rows))
     windows = list(grid.windows(TILE))
-    for done, window in enumerate(windows, start=1):
-        stack = src.read(window).reshape(EMBEDDING_DIM, -1)
-        valid = np.isfinite(stack).all(axis=0)
-        if valid.any():
-            xs, ys = grid.pixel_centres(window)
-            cell_col = np.floor(xs.ravel()[valid] / size).astype(np.int64) - col0
-            cell_row = np.floor(ys.ravel()[valid] / size).astype(np.int64) - row0
-            cell = cell_row * n_cols + cell_col
-            counts += np.bincount(cell, minlength=len(counts))
-            values = stack[:, valid]
-            for band in range(EMBEDDING_DIM):
-                sums[:, band] += np.bincount(cell, weights=values[band], minlength=len(counts))
-        if tick is not None:
-            tick(done, len(windows))
+    sums, counts = _accumulate(job, windows, n_rows * n_cols, tick, workers, scheduler)
     used = np.flatnonzero(counts)
     if used.size == 0:
         raise InputError("the area has no pixel with data; the zonal means would all be empty")

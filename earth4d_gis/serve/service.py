@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,14 @@ from ..errors import InputError
 from ..geodesy import parse_time
 from . import styles
 from .cache import TileCache
-from .tiles import DEFAULT_OVERSAMPLE, MAX_ZOOM, MIN_ZOOM, TileEmbeddings, check_tile
+from .tiles import (
+    DEFAULT_OVERSAMPLE,
+    DEFAULT_REFINE_TOLERANCE,
+    MAX_ZOOM,
+    MIN_ZOOM,
+    TileEmbeddings,
+    check_tile,
+)
 
 if TYPE_CHECKING:
     from ..predictor import Earth4D
@@ -99,11 +107,15 @@ class TileService:
         *,
         cache_bytes: int,
         oversample: int = DEFAULT_OVERSAMPLE,
+        refine_tolerance: float | None = DEFAULT_REFINE_TOLERANCE,
         embedding_cache_bytes: int = DEFAULT_EMBEDDING_CACHE_MB << 20,
+        pool: Executor | None = None,
     ) -> None:
         self.model = model
         self.cache = TileCache(cache_bytes)
-        self.embeddings = TileEmbeddings(model, oversample, embedding_cache_bytes)
+        self.embeddings = TileEmbeddings(
+            model, oversample, embedding_cache_bytes, refine_tolerance=refine_tolerance, pool=pool
+        )
         self.name = Path(model.path).stem if model.path is not None else "model"
 
     # ---- validation
@@ -197,5 +209,6 @@ class TileService:
             "minzoom": MIN_ZOOM,
             "maxzoom": MAX_ZOOM,
             "oversample": self.embeddings.max_oversample,
+            "refine_tolerance": self.embeddings.refine_tolerance,
             "attribution": ATTRIBUTION,
         }

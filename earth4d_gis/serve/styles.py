@@ -1,6 +1,7 @@
 """How a tile of unit-length embeddings becomes colours: RGB, official bands, similarity, change.
 
-Every style turns float32 embeddings ``[64, h, w]`` (NaN where there is no prediction) into uint8 bands
+Every style turns float32 embeddings ``[h, w, 64]`` (pixel-major, as the model predicts them; NaN where
+there is no prediction) into uint8 bands
 ``[count, h, w]`` plus a validity mask, and optionally a colour map for one-band styles. The ``rgb`` style is
 the model's own RGB projection through ``RGBOutput``, the same code ``rasterize --output rgb`` runs, so a tile
 and a raster of the same grid have the same colours.
@@ -39,8 +40,8 @@ class Rendered:
 
 
 def _flat(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``[64, h, w]`` -> rows ``[h*w, 64]`` and the flat validity mask."""
-    rows = embeddings.reshape(embeddings.shape[0], -1).T
+    """``[h, w, 64]`` -> rows ``[h*w, 64]`` (a view) and the flat validity mask."""
+    rows = embeddings.reshape(-1, embeddings.shape[-1])
     return rows, np.isfinite(rows).all(axis=1)
 
 
@@ -48,17 +49,19 @@ def rgb_style(embeddings: np.ndarray, projection: RGBProjection | None) -> Rende
     """The model's RGB projection (``rasterize --output rgb``'s colours)."""
     if projection is None:
         raise InputError("this model has no RGB projection; use style=bands")
-    _, height, width = embeddings.shape
+    height, width, _ = embeddings.shape
     rows, valid = _flat(embeddings)
     data = np.zeros((3, rows.shape[0]), dtype=np.uint8)
-    if valid.any():
+    if valid.all():
+        data[:] = RGBOutput(projection=projection).encode(rows)
+    elif valid.any():
         data[:, valid] = RGBOutput(projection=projection).encode(rows[valid])
     return Rendered(data.reshape(3, height, width), valid.reshape(height, width))
 
 
 def bands_style(embeddings: np.ndarray) -> Rendered:
     """A01/A16/A09 as red/green/blue, stretched linearly from -0.3 to +0.3."""
-    picked = embeddings[list(OFFICIAL_BANDS)]
+    picked = np.moveaxis(embeddings[..., list(OFFICIAL_BANDS)], -1, 0)
     valid = np.isfinite(picked).all(axis=0)
     scaled = (np.nan_to_num(picked, nan=-OFFICIAL_STRETCH) + OFFICIAL_STRETCH) / (2 * OFFICIAL_STRETCH)
     data = np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -75,10 +78,10 @@ def scalar_style(values: np.ndarray, value_range: tuple[float, float], colormap:
 
 
 def cosine(embeddings: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Cosine similarity ``[h, w]`` of unit embeddings ``[64, h, w]`` to a reference (NaN stays NaN)."""
+    """Cosine similarity ``[h, w]`` of unit embeddings ``[h, w, 64]`` to a reference (NaN stays NaN)."""
     ref = np.asarray(reference, dtype=np.float32)
     ref = ref / max(float(np.linalg.norm(ref)), 1e-12)
-    return np.einsum("bij,b->ij", embeddings, ref)
+    return embeddings @ ref
 
 
 def similarity_style(embeddings: np.ndarray, reference: np.ndarray) -> Rendered:
@@ -88,7 +91,7 @@ def similarity_style(embeddings: np.ndarray, reference: np.ndarray) -> Rendered:
 
 def change_style(before: np.ndarray, after: np.ndarray) -> Rendered:
     """How much each pixel changed between two dates: 1 - cosine, 0..1 on inferno."""
-    change = 1.0 - np.einsum("bij,bij->ij", before, after)
+    change = 1.0 - np.einsum("ijb,ijb->ij", before, after)
     return scalar_style(change, CHANGE_RANGE, CHANGE_COLORMAP)
 
 

@@ -1,16 +1,19 @@
-"""Web Mercator tiles of model embeddings: the tile grid from morecantile, the pixels from the raster core.
+"""Web Mercator tiles of model embeddings: the tile grid from morecantile, the pixels from the model.
 
-A tile is an ``OutputGrid`` in EPSG:3857 covering the tile's bounds (morecantile's ``WebMercatorQuad``),
-computed by the same ``WindowJob`` that ``rasterize`` runs, so a tile equals ``rasterize`` of that area.
-Where a tile's pixels are coarser than the model's ~10 m, the tile is computed 2x (or 4x...) finer and each
-pixel is the mean of its finer pixels re-normalised to unit length, as AlphaEarth builds its overviews (and
-as ``rasterize`` builds its own overview levels).
+A tile's bounds come from morecantile's ``WebMercatorQuad``. By default (``oversample 0``) the model is
+asked on a lattice of the tile's pixel corners (``sampling``): each pixel is the unit-length mean of its
+four corner predictions (tiles with pixels of 10 m or coarser), or interpolated from a lattice at the
+AlphaEarth pixel's 10 m spacing (tiles zoomed in further), and cells whose corners agree are interpolated
+from a lattice twice as sparse. With ``oversample N`` a zoomed-out tile is computed as an ``OutputGrid``
+in EPSG:3857 up to ``2**N`` times finer by the same ``WindowJob`` that ``rasterize`` runs and halved ``N``
+times by unit means, as AlphaEarth builds its overviews (and as ``rasterize`` builds its own).
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,18 +29,30 @@ from ..raster.compute import WindowJob
 from ..raster.elevation import PriorElevation
 from ..raster.grid import OutputGrid
 from ..raster.products import EmbeddingsOutput
+from .sampling import (
+    NATIVE_PIXEL_M,
+    TILE_SIZE,
+    Lattice,
+    lattice_step,
+    model_predictor,
+    sample_lattice,
+    to_pixels,
+)
 
 if TYPE_CHECKING:
     from ..predictor import Earth4D
 
-TILE_SIZE = 256
 TMS = morecantile.tms.get("WebMercatorQuad")
 WEB_MERCATOR = CRS.from_epsg(3857)
 MIN_ZOOM, MAX_ZOOM = 0, 22
-NATIVE_PIXEL_M = 10.0
-"""The AlphaEarth product's pixel: tiles with coarser ground pixels are averaged from finer ones."""
-DEFAULT_OVERSAMPLE = 1
-"""At most this many 2x2 averaging levels per tile (1: each pixel is the mean of 4 predictions)."""
+DEFAULT_OVERSAMPLE = 0
+"""0: pixels from a lattice of corner predictions; N: up to 2**N x 2**N predictions inside each pixel."""
+DEFAULT_REFINE_TOLERANCE = 0.005
+"""A lattice cell is computed at full density where a corner's cosine to the corners' mean is below
+1 - this; elsewhere interpolated from the sparser lattice (on a trained model: 1 - cos to the full lattice
+under 0.002 for 99 % of pixels, a quarter to a third of the predictions; see docs/benchmarks.md)."""
+SUPERSAMPLE_ROWS = 16
+"""Rows of the finer grid per chunk when supersampling (a chunk is one prediction batch or two)."""
 _EMBEDDING_BYTES = 64 * TILE_SIZE * TILE_SIZE * 4
 
 
@@ -59,12 +74,16 @@ def check_tile(z: int, x: int, y: int) -> morecantile.Tile:
     return tile
 
 
-def oversample_levels(tile: morecantile.Tile, max_levels: int) -> int:
-    """How many 2x2 averaging levels a tile needs so its finest pixels are about 10 m on the ground."""
+def ground_pixel_m(tile: morecantile.Tile) -> float:
+    """The size of the tile's pixels on the ground at its centre (Web Mercator metres x cos(latitude))."""
     bounds = TMS.xy_bounds(tile)
     lat = TMS.lnglat((bounds.left + bounds.right) / 2, (bounds.bottom + bounds.top) / 2).y
-    ground = (bounds.right - bounds.left) / TILE_SIZE * math.cos(math.radians(lat))
-    needed = math.ceil(math.log2(max(ground, 1e-9) / NATIVE_PIXEL_M) - 1e-9)
+    return (bounds.right - bounds.left) / TILE_SIZE * math.cos(math.radians(lat))
+
+
+def oversample_levels(tile: morecantile.Tile, max_levels: int) -> int:
+    """How many 2x2 averaging levels a tile needs so its finest pixels are about 10 m on the ground."""
+    needed = math.ceil(math.log2(max(ground_pixel_m(tile), 1e-9) / NATIVE_PIXEL_M) - 1e-9)
     return int(min(max(needed, 0), max_levels))
 
 
@@ -79,26 +98,54 @@ def tile_grid(tile: morecantile.Tile, levels: int = 0) -> OutputGrid:
 
 
 @dataclass(frozen=True)
+class TilePlan:
+    """How a tile is sampled: ``levels`` of 2x2 supersampling, or else a corner lattice every ``step`` px."""
+
+    levels: int
+    step: int
+
+    @classmethod
+    def for_tile(cls, tile: morecantile.Tile, max_oversample: int) -> TilePlan:
+        levels = oversample_levels(tile, max_oversample)
+        return cls(levels, 1 if levels else lattice_step(ground_pixel_m(tile)))
+
+
+@dataclass(frozen=True)
 class TileKey:
-    """What identifies one tile's embeddings: place, date (ISO seconds) and averaging levels."""
+    """What identifies one tile's embeddings: place, date (ISO seconds) and how it is sampled."""
 
     z: int
     x: int
     y: int
     date: str
-    levels: int
+    plan: TilePlan
 
 
 class TileEmbeddings:
-    """Unit-length embeddings ``[64, 256, 256]`` of tiles, with a small bounded cache shared by threads."""
+    """Unit-length embeddings ``[256, 256, 64]`` (pixel-major) of tiles, in a bounded shared cache.
+
+    ``pool`` runs the predictions of one tile in chunks (so one tile uses every core); ``predictions``
+    counts the model's predictions so far (the bench and the tests read it).
+    """
 
     def __init__(
-        self, model: Earth4D, max_oversample: int = DEFAULT_OVERSAMPLE, cache_bytes: int = 0
+        self,
+        model: Earth4D,
+        max_oversample: int = DEFAULT_OVERSAMPLE,
+        cache_bytes: int = 0,
+        *,
+        refine_tolerance: float | None = DEFAULT_REFINE_TOLERANCE,
+        pool: Executor | None = None,
     ) -> None:
         if not 0 <= int(max_oversample) <= 3:
             raise InputError(f"oversample {max_oversample} is not between 0 and 3")
+        if refine_tolerance is not None and not 0.0 <= float(refine_tolerance) < 1.0:
+            raise InputError(f"refine tolerance {refine_tolerance} is not between 0 and 1")
         self.model = model
         self.max_oversample = int(max_oversample)
+        self.refine_tolerance = refine_tolerance
+        self.pool = pool
+        self.predictions = 0
         self._cache: cachetools.LRUCache[TileKey, np.ndarray] | None = (
             cachetools.LRUCache(maxsize=cache_bytes, getsizeof=lambda a: a.nbytes)
             if cache_bytes >= _EMBEDDING_BYTES
@@ -107,7 +154,7 @@ class TileEmbeddings:
         self._lock = threading.Lock()
 
     def key(self, tile: morecantile.Tile, date: np.datetime64) -> TileKey:
-        return TileKey(tile.z, tile.x, tile.y, str(date), oversample_levels(tile, self.max_oversample))
+        return TileKey(tile.z, tile.x, tile.y, str(date), TilePlan.for_tile(tile, self.max_oversample))
 
     def get(self, tile: morecantile.Tile, date: np.datetime64) -> np.ndarray:
         """The tile's embeddings at ``date`` (read-only; NaN where nothing was predicted)."""
@@ -117,19 +164,40 @@ class TileEmbeddings:
                 cached = self._cache.get(key)
             if cached is not None:
                 return cached
-        values = self.compute(tile, date, key.levels)
+        values = self.compute(tile, date, key.plan)
         values.flags.writeable = False
         if self._cache is not None:
             with self._lock:
                 self._cache[key] = values
         return values
 
-    def compute(self, tile: morecantile.Tile, date: np.datetime64, levels: int) -> np.ndarray:
-        """Predict the tile ``2**levels`` times finer, then halve it ``levels`` times by unit means."""
+    def compute(self, tile: morecantile.Tile, date: np.datetime64, plan: TilePlan) -> np.ndarray:
+        """The tile's unit-length embeddings ``[256, 256, 64]`` sampled as ``plan`` says."""
+        if plan.levels:
+            return self.supersample(tile, date, plan.levels)
+        lattice = Lattice.of(TMS.xy_bounds(tile), WEB_MERCATOR, plan.step)
+        values, count = sample_lattice(
+            lattice, model_predictor(self.model, date), self.pool, self.refine_tolerance
+        )
+        self._count(count)
+        return to_pixels(values, plan.step)
+
+    def supersample(self, tile: morecantile.Tile, date: np.datetime64, levels: int) -> np.ndarray:
+        """The tile predicted ``2**levels`` times finer (``rasterize``'s path), halved by unit means."""
         grid = tile_grid(tile, levels)
         kind = EmbeddingsOutput()
         job = WindowJob(self.model, grid, kind, date, PriorElevation())
-        values = job.compute(Window(0, 0, grid.width, grid.height))
+        windows = [
+            Window(0, row, grid.width, min(SUPERSAMPLE_ROWS, grid.height - row))
+            for row in range(0, grid.height, SUPERSAMPLE_ROWS)
+        ]
+        parts = list(self.pool.map(job.compute, windows)) if self.pool else [job.compute(w) for w in windows]
+        values = np.concatenate(parts, axis=1)
+        self._count(grid.n_pixels)
         for _ in range(levels):
             values = kind.halve(values)
-        return values
+        return np.ascontiguousarray(values.transpose(1, 2, 0))
+
+    def _count(self, predictions: int) -> None:
+        with self._lock:
+            self.predictions += predictions

@@ -22,10 +22,10 @@ from qgis.core import QgsDataSourceUri, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
 from . import settings
-from .core.process import child_environment, stop
+from .core.process import child_environment, pump, stderr_message, stop
 from .errors import PluginError
 from .layers import add_to_group
-from .runners import _pump, _stderr_message, resolve_cli
+from .runners import resolve_cli
 
 LOG = logging.getLogger(__name__)
 URL_PATTERN = re.compile(r"(http://\S+/)")
@@ -85,7 +85,7 @@ class LiveServer(QObject):
         except OSError as exc:
             raise PluginError(f"Cannot start {self.command[0]}: {exc.strerror or exc}.") from None
         for stream, tag in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
-            threading.Thread(target=_pump, args=(stream, self._lines, tag), daemon=True).start()
+            threading.Thread(target=pump, args=(stream, self._lines, tag), daemon=True).start()
         self._timer.start()
 
     @property
@@ -111,7 +111,7 @@ class LiveServer(QObject):
         if self.proc is not None and self.proc.poll() is not None:
             self._timer.stop()
             self._drain_stderr()
-            self.failed.emit(_stderr_message(self._stderr, self.proc.returncode))
+            self.failed.emit(stderr_message(self._stderr, self.proc.returncode))
         elif self._waited_ms >= START_TIMEOUT_MS:
             self._timer.stop()
             self.stop()

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from . import settings
 from .core.environment import CLI_FROM_PYTHON, is_environment, venv_python
-from .core.process import child_environment, stop
+from .core.process import child_environment, pump, stderr_message, stop
 from .errors import Cancelled, PluginError
 from .request import OutputKind, RasterRequest, SampleRequest
 from .staging import staged_output
@@ -299,15 +299,6 @@ def _sentence(message: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _pump(stream: Any, sink: queue.Queue[tuple[str, str | None]], tag: str) -> None:
-    try:
-        for line in iter(stream.readline, ""):
-            sink.put((tag, line))
-    except (OSError, ValueError):
-        pass
-    sink.put((tag, None))
-
-
 class SubprocessRunner:
     """Runs ``earth4d-gis ... --progress json`` and turns its JSON lines into progress and errors."""
 
@@ -360,8 +351,8 @@ class SubprocessRunner:
             raise PluginError(f"Cannot start {self.command[0]}: {exc.strerror or exc}.") from None
         lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
         readers = [
-            threading.Thread(target=_pump, args=(proc.stdout, lines, "out"), daemon=True),
-            threading.Thread(target=_pump, args=(proc.stderr, lines, "err"), daemon=True),
+            threading.Thread(target=pump, args=(proc.stdout, lines, "out"), daemon=True),
+            threading.Thread(target=pump, args=(proc.stderr, lines, "err"), daemon=True),
         ]
         for reader in readers:
             reader.start()
@@ -413,7 +404,7 @@ class SubprocessRunner:
         if error is not None:
             raise PluginError(_sentence(error))
         if proc.returncode != 0 or (reports_json and not done):
-            raise PluginError(_sentence(_stderr_message(stderr_tail, proc.returncode)))
+            raise PluginError(_sentence(stderr_message(stderr_tail, proc.returncode)))
 
 
 def _parse_event(line: str) -> dict[str, Any] | None:
@@ -427,14 +418,3 @@ def _parse_event(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return event if isinstance(event, dict) else None
-
-
-def _stderr_message(tail: list[str], returncode: int | None) -> str:
-    """The CLI's own one-line error (``Error: ...``) if it printed one, else its exit status."""
-    for line in reversed(tail):
-        if line.startswith("Error: "):
-            return line[len("Error: ") :]
-    last = next((line for line in reversed(tail) if line.strip()), "")
-    return f"The earth4d-gis command stopped with exit status {returncode}" + (
-        f" ({last.strip()})" if last else ""
-    )

@@ -149,7 +149,9 @@
     if (m.best_knn_cosine !== undefined) fact("Best kNN cosine", Number(m.best_knn_cosine).toFixed(4));
     if (m.training_samples !== undefined) fact("Samples", Number(m.training_samples).toLocaleString("en"));
     if (m.verdict) fact("Verdict", m.verdict);
-    fact("Overviews", info.oversample ? `mean of up to ${4 ** info.oversample} predictions per pixel` : "one prediction per pixel");
+    fact("Pixels", info.oversample
+      ? `mean of up to ${4 ** info.oversample} predictions inside each`
+      : "mean of the predictions at their 4 corners" + (info.refine_tolerance !== null ? " (smooth areas interpolated)" : ""));
     fact("Software", `earth4d-gis ${info.software_version}`);
   }
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+from typing import Any
 
 TERMINATE_GRACE_S = 5.0
 
@@ -32,3 +34,27 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
     except ProcessLookupError:
         pass
+
+
+def pump(stream: Any, sink: queue.Queue[tuple[str, str | None]], tag: str) -> None:
+    """Put each line of a child's ``stream`` on ``sink`` as ``(tag, line)``, then ``(tag, None)`` at its end.
+
+    Run it in a daemon thread per stream, so reading stdout and stderr never blocks the caller.
+    """
+    try:
+        for line in iter(stream.readline, ""):
+            sink.put((tag, line))
+    except (OSError, ValueError):
+        pass
+    sink.put((tag, None))
+
+
+def stderr_message(tail: list[str], returncode: int | None) -> str:
+    """The CLI's one-line error (``Error: ...``) among the last lines of its stderr, else its exit status."""
+    for line in reversed(tail):
+        if line.startswith("Error: "):
+            return line[len("Error: ") :]
+    last = next((line for line in reversed(tail) if line.strip()), "")
+    return f"The earth4d-gis command stopped with exit status {returncode}" + (
+        f" ({last.strip()})" if last else ""
+    )
