@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from earth4d_gis.encoder.native import source_dir
 from earth4d_gis.encoder.reference import PRIMES
 
 HEADERS = {
     "checkout": Path(__file__).resolve().parents[1] / "csrc" / "hashgrid_math.h",
-    "installed": resources.files("earth4d_gis.csrc") / "hashgrid_math.h",
+    "what the kernels build from": source_dir() / "hashgrid_math.h",
 }
 
 
