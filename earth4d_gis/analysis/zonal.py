@@ -101,29 +101,50 @@ class ZonalSums:
         return out
 
 
+_COMPACT_ROWS = 1_000_000
+"""Partial-sum rows kept before they are added up per zone (bounds memory by the zones with data)."""
+
+
+def _by_zone(rows: np.ndarray) -> np.ndarray:
+    """Partial-sum rows ``[zone, count, 64 sums]`` added up per zone, one row per zone, zones ascending.
+
+    Each zone's rows are added in the order they came (a stable sort), as a running sum would.
+    """
+    if len(rows) == 0:
+        return rows
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    starts = np.flatnonzero(np.r_[True, rows[1:, 0] != rows[:-1, 0]])
+    out = np.add.reduceat(rows, starts, axis=0)
+    out[:, 0] = rows[starts, 0]
+    return out
+
+
 def _accumulate(
     job: ZonalSums,
     windows: list[Window],
-    n_zones: int,
     tick: Tick | None,
     workers: int,
     scheduler: Any,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sums ``[n_zones, 64]`` and pixel counts of every window's partial sums, computed as asked."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The zones with pixels (ascending ids), their sums ``[k, 64]`` and pixel counts, from every window's
+    partial sums computed as asked. Memory grows with the zones that have data, not with all zones."""
     if int(workers) < 1:
         raise InputError(f"workers {workers} is not a positive number")
     if isinstance(scheduler, str):
         check_scheduler_address(scheduler)
-    sums = np.zeros((n_zones, EMBEDDING_DIM), dtype=np.float64)
-    counts = np.zeros(n_zones, dtype=np.int64)
+    parts: list[np.ndarray] = []
+    pending = 0
     with window_results(job, windows, workers=int(workers), scheduler=scheduler) as results:  # type: ignore[arg-type]
         for done, (_window, part) in enumerate(results, start=1):
-            zones = part[:, 0].astype(np.int64)
-            np.add.at(counts, zones, part[:, 1].astype(np.int64))
-            np.add.at(sums, zones, part[:, 2:])
+            parts.append(np.asarray(part, dtype=np.float64))
+            pending += len(part)
+            if pending > _COMPACT_ROWS:
+                parts = [_by_zone(np.concatenate(parts))]
+                pending = len(parts[0])
             if tick is not None:
                 tick(done, len(windows))
-    return sums, counts
+    table = _by_zone(np.concatenate(parts)) if parts else np.zeros((0, 2 + EMBEDDING_DIM))
+    return table[:, 0].astype(np.int64), table[:, 2:], table[:, 1].astype(np.int64)
 
 
 def zonal_polygons(
@@ -145,9 +166,12 @@ def zonal_polygons(
     touching = {(int(w.col_off), int(w.row_off)): indices for w, indices in tiles}
     job = ZonalSums(src, geometries=geometries, touching=touching)
     windows = [window for window, _ in tiles]
-    sums, counts = _accumulate(job, windows, len(polygons), tick, workers, scheduler)
-    if not counts.any():
+    used, used_sums, used_counts = _accumulate(job, windows, tick, workers, scheduler)
+    if not used_counts.any():
         raise InputError("no zone covers a pixel with data; the zonal means would all be empty")
+    sums = np.zeros((len(polygons), EMBEDDING_DIM), dtype=np.float64)
+    counts = np.zeros(len(polygons), dtype=np.int64)
+    sums[used], counts[used] = used_sums, used_counts
     return _with_means(polygons, sums, counts)
 
 
@@ -178,8 +202,9 @@ def zonal_grid(
         raise InputError(f"grid size {grid_size} gives {n_cols * n_rows:,} cells; choose a coarser one")
     job = ZonalSums(src, cells=GridCells(size, col0, row0, n_cols, n_rows))
     windows = list(grid.windows(TILE))
-    sums, counts = _accumulate(job, windows, n_rows * n_cols, tick, workers, scheduler)
-    used = np.flatnonzero(counts)
+    used, sums, counts = _accumulate(job, windows, tick, workers, scheduler)
+    keep = counts > 0
+    used, sums, counts = used[keep], sums[keep], counts[keep]
     if used.size == 0:
         raise InputError("the area has no pixel with data; the zonal means would all be empty")
     rows, cols = np.divmod(used, n_cols)
@@ -190,7 +215,7 @@ def zonal_grid(
     frame = geopandas.GeoDataFrame(
         {"cell_x": (col0 + cols) * size, "cell_y": (row0 + rows) * size}, geometry=cells, crs=grid.crs
     )
-    return _with_means(frame, sums[used], counts[used])
+    return _with_means(frame, sums, counts)
 
 
 def write_zonal(frame: geopandas.GeoDataFrame, out: str | os.PathLike[str], overwrite: bool = False) -> Path:
