@@ -8,8 +8,12 @@ from pathlib import Path
 import click
 
 from earth4d_gis.errors import InputError
+from earth4d_gis.train.config import TrainConfig
 
 from .options import FLOAT, OneLineCommand
+
+DEFAULTS = TrainConfig()
+"""The core's defaults: every option that sets a ``TrainConfig`` field shows and uses its default."""
 
 DEMO_DEFAULT_SAMPLES = 200_000
 
@@ -62,13 +66,27 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--drop-invalid", is_flag=True, help="Drop invalid rows (and say how many) instead of stopping."
 )
-@click.option("--epochs", type=int, default=100, show_default=True, help="Number of training epochs.")
-@click.option("--batch-size", type=int, default=4000, show_default=True, help="Samples per training step.")
-@click.option("--learning-rate", type=FLOAT, default=2e-3, show_default=True, help="Peak Adam learning rate.")
+@click.option(
+    "--epochs", type=int, default=DEFAULTS.epochs, show_default=True, help="Number of training epochs."
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=DEFAULTS.batch_size,
+    show_default=True,
+    help="Samples per training step.",
+)
+@click.option(
+    "--learning-rate",
+    type=FLOAT,
+    default=DEFAULTS.learning_rate,
+    show_default=True,
+    help="Peak Adam learning rate.",
+)
 @click.option(
     "--train-split",
     type=FLOAT,
-    default=0.95,
+    default=DEFAULTS.train_split,
     show_default=True,
     help="Share of samples used for training; the rest is the test set (reported, never trained or "
     "tuned on).",
@@ -76,7 +94,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--validation-fraction",
     type=FLOAT,
-    default=0.05,
+    default=DEFAULTS.validation_fraction,
     show_default=True,
     help="Share of the training part held out for early stopping and the choice of the best epoch.",
 )
@@ -90,21 +108,21 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--device",
     type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
+    default=DEFAULTS.device,
     show_default=True,
     help="auto: the GPU when torch sees one, else the CPU. CUDA is never required.",
 )
 @click.option(
     "--seed",
     type=click.IntRange(0, 2**63 - 1),
-    default=42,
+    default=DEFAULTS.seed,
     show_default=True,
     help="Random seed (split, initialisation, batches).",
 )
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("earth4d_alphaearth_outputs"),
+    default=DEFAULTS.output_dir,
     show_default=True,
     help="Folder for checkpoints/, predictions/, visualizations/, final_model.pt and metrics.json.",
 )
@@ -118,23 +136,23 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--preset",
     type=click.Choice(["default", "seed-162d"]),
-    default="default",
+    default=DEFAULTS.preset,
     show_default=True,
     help="Encoder preset (see `earth4d-gis encoder-info`); seed-162d is the original 162-D encoder "
     "(GPU-sized).",
 )
 @click.option(
     "--hidden",
-    default="128,128",
+    default=",".join(str(w) for w in DEFAULTS.hidden),
     show_default=True,
     callback=_widths,
     help="Decoder hidden widths, comma-separated (each: Linear, LayerNorm, GELU, Dropout).",
 )
-@click.option("--dropout", type=FLOAT, default=0.0, show_default=True, help="Decoder dropout.")
+@click.option("--dropout", type=FLOAT, default=DEFAULTS.dropout, show_default=True, help="Decoder dropout.")
 @click.option(
     "--test-min-distance",
     type=click.FloatRange(min=0.0),
-    default=0.0,
+    default=DEFAULTS.test_min_distance_m,
     show_default=True,
     help="Leave out of training every sample closer than this many metres to a test point, so the test "
     "score says how the model does where map pixels are: away from the samples (0: a plain random split).",
@@ -142,7 +160,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--neighbours",
     type=int,
-    default=32,
+    default=DEFAULTS.neighbours,
     show_default=True,
     help="Blend the network's prediction with this many nearest training samples, which the model file "
     "keeps (int8): next to the samples their own values are worth more than any compact network; learned "
@@ -151,7 +169,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--blend-fraction",
     type=FLOAT,
-    default=0.2,
+    default=DEFAULTS.blend_fraction,
     show_default=True,
     help="Share of the training samples that teach the neighbour blend and never the network: where the "
     "network has learned a sample it predicts almost that sample, so a blend taught there would trust the "
@@ -160,31 +178,43 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--warmup-steps",
     type=int,
-    default=100,
+    default=DEFAULTS.warmup_steps,
     show_default=True,
     help="Steps of linear learning-rate warm-up; then the rate follows a cosine over the epochs or the time "
     "limit, whichever ends first.",
 )
-@click.option("--weight-decay", type=FLOAT, default=0.0, show_default=True, help="Decoder weight decay.")
+@click.option(
+    "--weight-decay",
+    type=FLOAT,
+    default=DEFAULTS.weight_decay,
+    show_default=True,
+    help="Decoder weight decay.",
+)
 @click.option(
     "--cosine-weight",
     type=FLOAT,
-    default=1.0,
+    default=DEFAULTS.cosine_weight,
     show_default=True,
     help="Weight of (1 - cosine similarity) added to the squared-error loss.",
 )
 @click.option(
     "--l1-weight",
     type=FLOAT,
-    default=0.0,
+    default=DEFAULTS.l1_weight,
     show_default=True,
     help="Weight of the mean absolute error (what MAPE measures) added to the squared-error loss.",
 )
-@click.option("--grad-clip", type=FLOAT, default=1.0, show_default=True, help="Gradient norm clip (0: off).")
+@click.option(
+    "--grad-clip",
+    type=FLOAT,
+    default=DEFAULTS.grad_clip,
+    show_default=True,
+    help="Gradient norm clip (0: off).",
+)
 @click.option(
     "--patience",
     type=int,
-    default=8,
+    default=DEFAULTS.patience,
     show_default=True,
     help="Stop after this many epochs without a better validation loss (0: never stop early).",
 )
@@ -197,21 +227,21 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--checkpoint-every",
     type=int,
-    default=10,
+    default=DEFAULTS.checkpoint_every,
     show_default=True,
     help="Write checkpoints/checkpoint_epoch_N.pt every N epochs (last.pt is written every epoch).",
 )
 @click.option(
     "--prediction-samples",
     type=int,
-    default=1000,
+    default=DEFAULTS.prediction_samples,
     show_default=True,
     help="Size of the fixed test subset saved in predictions/epoch_N.csv.",
 )
 @click.option(
     "--visualize-every",
     type=int,
-    default=1,
+    default=DEFAULTS.visualize_every,
     show_default=True,
     help="Draw the Bay Area maps every N epochs (0: never).",
 )
@@ -228,7 +258,7 @@ def _widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
 @click.option(
     "--table-optimizer",
     type=click.Choice(["auto", "lazy", "dense"]),
-    default="auto",
+    default=DEFAULTS.table_optimizer,
     show_default=True,
     help="Hash-table updates: lazy (only rows a batch touched) or dense fused Adam; auto picks lazy only for "
     "tables much larger than a batch can touch.",
@@ -247,7 +277,7 @@ def command(**opts: object) -> None:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from earth4d_gis.files import check_output_folder
-    from earth4d_gis.train import TrainConfig, train
+    from earth4d_gis.train import train
 
     backend = None if opts["backend"] == "auto" else opts["backend"]
     _check_device_and_backend(opts["device"], backend)

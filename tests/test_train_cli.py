@@ -115,3 +115,32 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path: Path, monkeypatch: pytest
         "--dataset", "demo", "--max-samples", "200", "--device", "cuda", "--output-dir", str(tmp_path)
     )
     assert_one_line_error(result, "--device cuda")
+
+
+def test_every_training_option_is_a_config_field_with_its_default() -> None:
+    """The train command's options and ``TrainConfig``'s fields stay one list: a new field gets an option
+    (or is named here as Python-only), and an option's default is the field's."""
+    import dataclasses
+
+    from earth4d_gis.train import TrainConfig
+    from earth4d_gis_cli.train import command
+
+    python_only = {"amp", "encoder_spec", "eval_batch_size", "progress", "table_lr_scale"}
+    renamed = {"test_min_distance_m": "test_min_distance", "make_video": "no_video"}
+    data_options = {
+        "data_dir", "dataset", "drop_invalid", "embeddings", "force_download", "max_samples", "metadata",
+        "quantization",
+    }  # fmt: skip
+    options = {p.name: p for p in command.params}
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in python_only:
+            continue
+        name = renamed.get(f.name, f.name)
+        assert name in options, f"TrainConfig.{f.name} has no option"
+        value = getattr(defaults, f.name)
+        if f.name in {"make_video", "time_limit", "backend", "hidden"} or isinstance(value, bool):
+            continue  # flags and converted values (minutes, 'auto', a comma list)
+        assert options[name].default == value, f"--{name} default {options[name].default!r} != {value!r}"
+    fields = {renamed.get(f.name, f.name) for f in dataclasses.fields(TrainConfig)}
+    assert set(options) - fields == data_options

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..encoder import EncoderConfig
+from ..encoder.config import EncoderConfig
 from ..errors import InputError
 from ..geodesy import TimeSpan
 
