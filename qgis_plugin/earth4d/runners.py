@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from . import settings
 from .core.environment import CLI_FROM_PYTHON, is_environment, venv_python
-from .core.process import child_environment, pump, stderr_message, stop
+from .core.process import child_environment, pump, stderr_message, stop, wait_or_stop
 from .errors import Cancelled, PluginError
 from .request import OutputKind, RasterRequest, SampleRequest
 from .staging import staged_output
@@ -31,7 +31,6 @@ LOG = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 CancelPoll = Callable[[], bool]
-
 
 
 class Runner(Protocol):
@@ -245,14 +244,19 @@ def resolve_cli(configured: str, managed: str | None = None) -> list[str]:
 
 def rasterize_arguments(request: RasterRequest, out: Path) -> list[str]:
     """CLI arguments for one raster request (``similarity`` is its own command)."""
-    west, south, east, north = request.bbox
     args = ["similarity"] if request.kind is OutputKind.SIMILARITY else ["rasterize"]
     args += ["--model", str(request.model), "--date", request.date, "--out", str(out), "--progress", "json"]
-    args += ["--bbox", repr(west), repr(south), repr(east), repr(north)]
     if request.kind is not OutputKind.SIMILARITY:
         args += ["--output", request.kind.value]
     elif request.point is not None:
         args += ["--point", repr(request.point[0]), repr(request.point[1])]
+    return args + _area_arguments(request)
+
+
+def _area_arguments(request: RasterRequest) -> list[str]:
+    """``--bbox`` and, when set, ``--aoi``, ``--crs`` and ``--resolution``: where every command draws."""
+    west, south, east, north = request.bbox
+    args = ["--bbox", repr(west), repr(south), repr(east), repr(north)]
     if request.aoi is not None:
         args += ["--aoi", str(request.aoi)]
     if request.crs:
@@ -265,7 +269,6 @@ def rasterize_arguments(request: RasterRequest, out: Path) -> list[str]:
 def analysis_arguments(request: RasterRequest, out: Path) -> list[str]:
     """CLI arguments (no ``--progress``) for the dialog's analysis kinds: ``cluster`` (k by silhouette) and
     ``change`` from ``since`` to ``date``; their side files (centroids, report) are written beside ``out``."""
-    west, south, east, north = request.bbox
     if request.kind is OutputKind.CLUSTERS:
         args = ["cluster", "--date", request.date]
     elif request.kind is OutputKind.CHANGE:
@@ -273,14 +276,7 @@ def analysis_arguments(request: RasterRequest, out: Path) -> list[str]:
     else:
         raise PluginError(f"{request.kind.label} is not an analysis.")
     args += ["--model", str(request.model), "--out", str(out)]
-    args += ["--bbox", repr(west), repr(south), repr(east), repr(north)]
-    if request.aoi is not None:
-        args += ["--aoi", str(request.aoi)]
-    if request.crs:
-        args += ["--crs", request.crs]
-    if request.resolution is not None:
-        args += ["--resolution", repr(request.resolution)]
-    return args
+    return args + _area_arguments(request)
 
 
 def sample_arguments(request: SampleRequest, out: Path) -> list[str]:
@@ -385,14 +381,7 @@ class SubprocessRunner:
                     error = str(event.get("message", ""))
                 elif kind == "done":
                     done = True
-            while proc.poll() is None:
-                if cancel():
-                    stop(proc)
-                    raise Cancelled()
-                try:
-                    proc.wait(timeout=0.1)
-                except subprocess.TimeoutExpired:
-                    continue
+            wait_or_stop(proc, cancel, Cancelled)
         finally:
             if proc.poll() is None:
                 stop(proc)

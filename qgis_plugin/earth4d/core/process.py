@@ -7,6 +7,7 @@ import queue
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 TERMINATE_GRACE_S = 5.0
@@ -58,3 +59,18 @@ def stderr_message(tail: list[str], returncode: int | None) -> str:
     return f"The earth4d-gis command stopped with exit status {returncode}" + (
         f" ({last.strip()})" if last else ""
     )
+
+
+def wait_or_stop(
+    proc: subprocess.Popen[str], cancelled: Callable[[], bool], error: Callable[[], BaseException]
+) -> None:
+    """Wait for ``proc`` to end, asking ``cancelled()`` every 0.1 s; when it says so, stop the process
+    and raise ``error()``."""
+    while proc.poll() is None:
+        if cancelled():
+            stop(proc)
+            raise error()
+        try:
+            proc.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            continue

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import Cancelled
 from .environment import SetupError, Step, discard_partial, finish_install, plain_error
-from .process import child_environment, stop
+from .process import child_environment, stop, wait_or_stop
 
 Progress = Callable[[float, str], None]
 LogLine = Callable[[str], None]
@@ -67,14 +67,7 @@ def run_step(step: Step, log: LogLine, cancel: CancelPoll, advance: Callable[[in
             lines.append(line.rstrip())
             log(lines[-1])
             advance(len(lines))
-        while proc.poll() is None:
-            if cancel():
-                stop(proc)
-                raise Cancelled(CANCELLED)
-            try:
-                proc.wait(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                continue
+        wait_or_stop(proc, cancel, lambda: Cancelled(CANCELLED))
     finally:
         if proc.poll() is None:
             stop(proc)
