@@ -12,8 +12,6 @@ import logging
 import queue
 import re
 import subprocess
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ from qgis.core import QgsDataSourceUri, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
 from . import settings
-from .core.process import child_environment, pump, stderr_message, stop
+from .core.process import start_reading, stderr_message, stop
 from .errors import PluginError
 from .layers import add_to_group
 from .runners import resolve_cli
@@ -71,21 +69,7 @@ class LiveServer(QObject):
     def start(self) -> None:
         argv = [*self.command, "serve", "--model", str(self.model), "--port", "0", "--stop-with-parent"]
         LOG.info("starting %s", subprocess.list2cmdline(argv))
-        try:
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                bufsize=1,
-                env=child_environment(),
-                start_new_session=sys.platform != "win32",
-            )
-        except OSError as exc:
-            raise PluginError(f"Cannot start {self.command[0]}: {exc.strerror or exc}.") from None
-        for stream, tag in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
-            threading.Thread(target=pump, args=(stream, self._lines, tag), daemon=True).start()
+        self.proc, _ = start_reading(argv, self._lines)
         self._timer.start()
 
     @property

@@ -14,7 +14,6 @@ import os
 import queue
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 
 from . import settings
 from .core.environment import CLI_FROM_PYTHON, is_environment, venv_python
-from .core.process import child_environment, pump, stderr_message, stop, wait_or_stop
+from .core.process import start_reading, stderr_message, stop, wait_or_stop
 from .errors import Cancelled, PluginError
 from .request import OutputKind, RasterRequest, SampleRequest
 from .staging import staged_output
@@ -332,26 +331,8 @@ class SubprocessRunner:
         """
         argv = self.command + arguments
         LOG.info("running %s", subprocess.list2cmdline(argv))
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                bufsize=1,
-                env=child_environment(),
-                start_new_session=sys.platform != "win32",
-            )
-        except OSError as exc:
-            raise PluginError(f"Cannot start {self.command[0]}: {exc.strerror or exc}.") from None
         lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
-        readers = [
-            threading.Thread(target=pump, args=(proc.stdout, lines, "out"), daemon=True),
-            threading.Thread(target=pump, args=(proc.stderr, lines, "err"), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
+        proc, readers = start_reading(argv, lines)
         error: str | None = None
         done = False
         stderr_tail: list[str] = []

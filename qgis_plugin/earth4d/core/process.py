@@ -7,6 +7,7 @@ import queue
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -74,3 +75,32 @@ def wait_or_stop(
             proc.wait(timeout=0.1)
         except subprocess.TimeoutExpired:
             continue
+
+
+def start_reading(
+    argv: list[str], sink: queue.Queue[tuple[str, str | None]]
+) -> tuple[subprocess.Popen[str], list[threading.Thread]]:
+    """Start ``argv`` (stdin closed, its own session, a clean environment) with a reader thread per output
+    stream feeding ``sink`` (``pump``); a program that cannot start is a ``PluginError``."""
+    from ..errors import PluginError
+
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env=child_environment(),
+            start_new_session=sys.platform != "win32",
+        )
+    except OSError as exc:
+        raise PluginError(f"Cannot start {argv[0]}: {exc.strerror or exc}.") from None
+    readers = [
+        threading.Thread(target=pump, args=(stream, sink, tag), daemon=True)
+        for stream, tag in ((proc.stdout, "out"), (proc.stderr, "err"))
+    ]
+    for reader in readers:
+        reader.start()
+    return proc, readers
