@@ -40,6 +40,12 @@ def _ecef_metres(coords: torch.Tensor | np.ndarray) -> np.ndarray:
     return (c[:, :3].astype(np.float64) * 2.0 - 1.0) * ECEF_SCALE
 
 
+def rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``table[idx]`` for an index tensor of any shape, through ``index_select`` (on the CPU several
+    times faster than advanced indexing with a 2-D index)."""
+    return table.index_select(0, idx.reshape(-1)).view(*idx.shape, *table.shape[1:])
+
+
 class SampleBank(nn.Module):
     """Training samples as buffers (saved in the model file) and a k-d tree over them (built on demand)."""
 
@@ -129,14 +135,14 @@ class SampleBank(nn.Module):
 
     def embeddings(self, idx: torch.Tensor) -> torch.Tensor:
         """The stored embeddings of these rows, float32 ``[..., 64]``."""
-        return self.codes[idx].float() / EMBEDDING_SCALE
+        return rows(self.codes, idx).float() / EMBEDDING_SCALE
 
     def pair_features(self, coords: torch.Tensor, idx: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """Per query and neighbour: log distance, height difference (signed and absolute, km), years apart."""
         _, height, _ = geography(coords)
-        dz = (height[:, None].float() - self.heights()[idx]) / 1000.0
+        dz = (height[:, None].float() - rows(self.heights(), idx)) / 1000.0
         years = self.time_span.seconds / _SECONDS_PER_YEAR
-        dt = (coords[:, 3:4].float() - self.coords[idx, 3]).abs() * years
+        dt = (coords[:, 3:4].float() - rows(self.coords[:, 3], idx)).abs() * years
         log_d = torch.log(torch.clamp(dist, min=_MIN_DISTANCE_M))
         return torch.stack([log_d / 10.0, dz, dz.abs(), dt, dt.clamp(max=1.0)], dim=-1)
 

@@ -14,7 +14,7 @@ from earth4d_gis.encoder import EncoderConfig
 from earth4d_gis.errors import InputError
 from earth4d_gis.geodesy import TimeSpan, geodetic_to_ecef, normalized_coordinates
 from earth4d_gis.model import Earth4DModel
-from earth4d_gis.neighbours import NeighbourBlend, SampleBank
+from earth4d_gis.neighbours import NeighbourBlend, SampleBank, rows
 from earth4d_gis.train.metrics import mean_cosine
 
 
@@ -136,15 +136,23 @@ def test_stacked_step_teaches_the_blend_nothing_from_the_network_rows(tiny_confi
     step = ModelStep(model, None)
     x = torch.from_numpy(coords[:40])
     neighbours = bank.query(coords[:40], exclude=np.arange(40))
+
+    def neighbours_of(start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return neighbours[0][start:], neighbours[1][start:]
+
     out, field = step(x, neighbours, blend_from=30)
-    assert out.shape == (10, 64) and field.shape == (40, 64)
+    assert out.shape == (10, 64) and field.shape == (30, 64)
+    with torch.no_grad():
+        assert torch.allclose(field, model.field(x[:30]), atol=1e-6)
+        blend = model.blend_with(x[30:], model.field(x[30:]), neighbours_of(30))
+        assert torch.allclose(out, blend, atol=1e-6)
     out.sum().backward()
     assert all(p.grad is None or not p.grad.any() for p in model.decoder.parameters())
     assert all(p.grad is None or not p.grad.any() for p in model.encoder.parameters())
     assert any(p.grad is not None and p.grad.any() for p in model.blend.parameters())
     model.zero_grad(set_to_none=True)
     out, field = step(x, neighbours, blend_from=30)
-    field[:30].sum().backward()
+    field.sum().backward()
     assert all(p.grad is None for p in model.blend.parameters())
     assert any(p.grad is not None and p.grad.any() for p in model.decoder.parameters())
 
@@ -164,3 +172,19 @@ def test_inference_in_chunks_equals_one_pass(tiny_config: EncoderConfig) -> None
         finally:
             model_module._BLEND_CHUNK = saved
     assert torch.allclose(whole, chunked, atol=1e-6)
+
+
+def test_rows_gathers_like_indexing() -> None:
+    table = torch.arange(60, dtype=torch.float32).reshape(20, 3)
+    idx = torch.tensor([[3, 0, 19], [7, 7, 1]])
+    assert torch.equal(rows(table, idx), table[idx])
+    assert torch.equal(rows(table[:, 1], idx), table[:, 1][idx])
+
+
+def test_field_equals_the_decoder_on_concatenated_features(tiny_config: EncoderConfig) -> None:
+    """The field's first layer runs by column blocks; it must equal the plain decoder on [grids, smooth]."""
+    model = Earth4DModel(tiny_config, hidden=(16, 8))
+    x = torch.from_numpy(_bank()[1][:50])
+    with torch.no_grad():
+        plain = model.decoder(torch.cat([model.encoder(x), model.smooth(x)], dim=1))
+        assert torch.allclose(model.field(x), plain, atol=1e-5)

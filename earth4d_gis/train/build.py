@@ -32,19 +32,23 @@ class ModelStep(nn.Module):
     def forward(
         self, coords: torch.Tensor, neighbours: Neighbours | None = None, blend_from: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the blend, the field); with ``blend_from`` the blend of the rows from there on alone, on a
-        detached field (the network learns nothing from the blend)."""
+        """(the blend, the field); with ``blend_from`` the field of the rows before it and the blend of
+        the rows from there on, on a field without gradient (the network learns nothing from the blend)."""
         with torch.autocast(
             coords.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
         ):
             if blend_from is None:
                 out, field = self.model.forward_parts(coords, neighbours)
             else:
-                field = self.model.field(coords)
+                field = self.model.field(coords[:blend_from])
+                # The blend's rows need the field's value but never its gradient: computed apart, the
+                # backward pass does no work on them.
+                with torch.no_grad():
+                    blend_field = self.model.field(coords[blend_from:])
                 rows = None
                 if neighbours is not None:
                     rows = (neighbours[0][blend_from:], neighbours[1][blend_from:])
-                out = self.model.blend_with(coords[blend_from:], field[blend_from:].detach(), rows)
+                out = self.model.blend_with(coords[blend_from:], blend_field, rows)
         return out.float(), field.float()
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import DataError
+from ..neighbours import rows
 from . import distributed
 from .build import Training
 from .config import TrainConfig
@@ -87,10 +88,10 @@ def train_epoch(
     try:
         for step in range(steps):
             idx, n_field = batch_rows(perms, step, steps, ctx)
-            x, y = data.train_x[idx], data.train_y[idx]
+            x, y = rows(data.train_x, idx), rows(data.train_y, idx)
             neighbours = None
             if data.train_neighbours is not None:
-                neighbours = (data.train_neighbours[0][idx], data.train_neighbours[1][idx])
+                neighbours = (rows(data.train_neighbours[0], idx), rows(data.train_neighbours[1], idx))
             training.scheduler.step(progress(epoch - 1 + step / steps))
             if n_field is None:  # no sample bank: the network alone
                 out, _ = training.net(x)
