@@ -23,7 +23,6 @@ from earth4d_gis.errors import Earth4DError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-
 class UsageLineError(click.ClickException):
     """A usage error shown as one line (``Error: ...``) with click's usage-error exit status."""
 
@@ -47,30 +46,54 @@ def error_message(exc: BaseException) -> str:
     return str(exc)
 
 
-_PARAMETER = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*)=(True|'[^']*'|[A-Z][A-Z_]*)(?![\w'])")
+_NUMBER = r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:e[+-]?\d+)?|-?inf|nan"
+_PARAMETER = re.compile(
+    rf"(?<![\w-])([a-z][a-z0-9_]*)=(True|False|None|'[^']*'|[A-Z][A-Z_]*|{_NUMBER}|\([^()]*\)|\[[^\[\]]*\])"
+    r"(?![\w'])"
+)
 """How the core names a parameter in a message (``earth4d_gis.errors``): ``overwrite=True``,
-``output='int8'``, ``max_pixels=N``."""
+``output='int8'``, ``max_pixels=N``, ``epochs=0``, ``hidden=(64, 0)``."""
 
 
 def flag_spelling(message: str, command: click.Command) -> str:
     """``message`` with the core's parameter spellings replaced by ``command``'s flags: ``overwrite=True``
-    -> ``--overwrite``, ``output='int8'`` -> ``--output int8``, ``max_pixels=N`` -> ``--max-pixels N``.
-    Names that are not options of ``command`` stay as they are."""
-    flags = {
-        param.name: max(param.opts, key=len)
+    -> ``--overwrite``, ``output='int8'`` -> ``--output int8``, ``max_pixels=N`` -> ``--max-pixels N``,
+    ``hidden=(64, 0)`` -> ``--hidden 64,0``. A number is divided by the option's ``scale`` when it has one
+    (``time_limit=-60.0`` -> ``--time-limit -1``: minutes on the command line), ``None`` becomes its
+    ``none_word``. Names that are not options of ``command`` stay as they are."""
+    params = {
+        param.name: param
         for param in command.params
         if isinstance(param, click.Option) and param.name and any(o.startswith("--") for o in param.opts)
     }
 
     def spell(match: re.Match[str]) -> str:
         name, value = match.groups()
-        if name not in flags:
-            return match.group(0)
-        if value == "True":
-            return flags[name]
-        return f"{flags[name]} {value.strip(chr(39))}"
+        spelled = None if name not in params else _spelled(params[name], value)
+        return match.group(0) if spelled is None else spelled
 
     return _PARAMETER.sub(spell, message)
+
+
+def _spelled(param: click.Option, value: str) -> str | None:
+    """The flag (and value) that says what the core's ``value`` says, or None when none does
+    (``overwrite=False``: leaving the flag out is not a spelling)."""
+    flag = max(param.opts, key=len)
+    if value in ("True", "False"):
+        if not param.is_flag:
+            return None
+        if value == "True":
+            return flag
+        return param.secondary_opts[0] if param.secondary_opts else None
+    if value == "None":
+        word = getattr(param, "none_word", None)
+        return None if word is None else f"{flag} {word}"
+    if value[0] in "([":
+        return f"{flag} " + ",".join(item.strip() for item in value[1:-1].split(",") if item.strip())
+    scale = getattr(param, "scale", None)
+    if scale is not None and re.fullmatch(_NUMBER, value):
+        return f"{flag} {float(value) / scale:g}"
+    return f"{flag} {value.strip(chr(39))}"
 
 
 class OneLineCommand(click.Command):
@@ -150,7 +173,25 @@ class FiniteFloatType(click.ParamType):
         return number
 
 
+class IntListType(click.ParamType):
+    """Comma-separated integers (``128,128``) -> a tuple of at least one int (the core checks the values)."""
+
+    name = "integers"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            items = tuple(int(item) for item in str(value).replace(" ", "").split(",") if item)
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+        if not items:
+            self.fail(f"{value!r} needs at least one integer", param, ctx)
+        return items
+
+
 FLOAT = FiniteFloatType()
+INT_LIST = IntListType()
 DATE = DateType()
 CRS = CRSType()
 FILE_PATH = click.Path(dir_okay=False, path_type=Path)

@@ -120,7 +120,7 @@ def test_load_model_with_cuda_backend_without_gpu(make_model_file) -> None:
         (["--backend", "cuda"], "Error: the cuda encoder backend is unavailable: no CUDA device"),
         (
             ["--device", "cuda"],
-            "Error: --device cuda was asked for but torch sees no GPU (use --device cpu or auto)",
+            "Error: --device cuda was asked for but torch sees no GPU (use --device cpu or --device auto)",
         ),
     ],
 )

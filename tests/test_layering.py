@@ -76,6 +76,33 @@ def test_core_parameter_names_become_the_commands_flags() -> None:
     assert spell("a path /tmp/a=True.tif") == "a path /tmp/a=True.tif"
 
 
+def test_numbers_sequences_and_switches_become_the_commands_flags() -> None:
+    from earth4d_gis_cli.field_options import FieldOption
+
+    @click.command()
+    @click.option("--epochs", type=int)
+    @click.option("--hidden")
+    @click.option("--video/--no-video", "make_video", default=True)
+    @click.option("--resume", is_flag=True)
+    @click.option("--time-limit", "time_limit", cls=FieldOption, type=float, scale=60.0)
+    @click.option("--backend", cls=FieldOption, none_word="auto")
+    def command(**_: object) -> None:
+        """A command with options of every kind the core's messages name."""
+
+    spell = lambda text: flag_spelling(text, command)  # noqa: E731
+    assert spell("epochs=0 must be at least 1") == "--epochs 0 must be at least 1"
+    assert spell("epochs=-2.5e-3 and epochs=nan") == "--epochs -2.5e-3 and --epochs nan"
+    assert (
+        spell("hidden=(64, 0) or hidden=[32] or hidden=(8,)") == "--hidden 64,0 or --hidden 32 or --hidden 8"
+    )
+    assert spell("make_video=False, make_video=True") == "--no-video, --video"
+    assert spell("resume=False stays; resume=True:") == "resume=False stays; --resume:"
+    assert spell("time_limit=-90.0 must be positive") == "--time-limit -1.5 must be positive"
+    assert spell("backend=None, backend='cpu'") == "--backend auto, --backend cpu"
+    assert spell("epochs=5.") == "--epochs 5."
+    assert spell("seed=7 and epochs=N") == "seed=7 and --epochs N", "not an option: as the core wrote it"
+
+
 def test_first_line_of_empty_and_multi_line_messages() -> None:
     assert first_line(ValueError("")) == "ValueError"
     assert first_line(OSError("\n  disk full  \nmore detail")) == "disk full"

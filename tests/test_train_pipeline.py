@@ -165,7 +165,7 @@ def test_checkpoints_load_with_weights_only(finished_run) -> None:
 
 def test_existing_run_is_not_overwritten_without_a_flag(finished_run, samples) -> None:
     before = (finished_run.output_dir / "final_model.pt").stat().st_mtime_ns
-    with pytest.raises(InputError, match="--resume|--overwrite"):
+    with pytest.raises(InputError, match="resume=True|overwrite=True"):
         train(small_config(finished_run.output_dir), samples)
     assert (finished_run.output_dir / "final_model.pt").stat().st_mtime_ns == before
 
@@ -198,7 +198,7 @@ def test_resume_refuses_other_data_or_architecture(tmp_path: Path, samples) -> N
     train(small_config(tmp_path, **quiet, epochs=1), samples)
     with pytest.raises(InputError, match="other data"):
         train(small_config(tmp_path, **quiet, resume=True), samples.subset(np.arange(3000)))
-    with pytest.raises(InputError, match="--hidden"):
+    with pytest.raises(InputError, match=r"hidden=\[64, 64\], not hidden=\[32\]"):
         train(small_config(tmp_path, **quiet, resume=True, hidden=(32,)), samples)
 
 

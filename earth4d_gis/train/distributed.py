@@ -26,11 +26,13 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for but torch sees no GPU (use --device cpu or auto)")
+            raise InputError(
+                "device='cuda' was asked for but torch sees no GPU (use device='cpu' or device='auto')"
+            )
         return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
     if name == "cpu":
         return torch.device("cpu")
-    raise InputError(f"--device {name!r} is not one of auto, cpu, cuda")
+    raise InputError(f"device={name!r} is not one of auto, cpu, cuda")
 
 
 @dataclass

@@ -29,7 +29,7 @@ CHECK_EVERY = 5
 
 def _diverged(where: str, value: float, last: Path) -> DataError:
     return DataError(
-        f"training diverged {where} (loss {value}); try a lower --learning-rate; {last} holds the last "
+        f"training diverged {where} (loss {value}); try a lower learning_rate=RATE; {last} holds the last "
         "good epoch"
     )
 

@@ -59,7 +59,7 @@ class OutputLayout:
         return [self.predictions / n for n in ("ground_truth.csv", "test_coordinates.csv")]
 
     def generated_files(self) -> list[Path]:
-        """Files a previous run left here (removed by --overwrite; nothing else in the folder is touched)."""
+        """Files a previous run left here (``overwrite`` removes them; nothing else in the folder is)."""
         found = [self.model, self.metrics, self.root / "training_curves.png", self.video]
         found += list(self.root.glob("final_bay_area_*.png"))
         found += list(self.checkpoints.glob("*.pt"))
@@ -73,8 +73,8 @@ class OutputLayout:
         ``overwrite``; temporaries a killed run left always); raise ``InputError`` when it may not."""
         if resume and not self.last.is_file():
             raise InputError(
-                f"--resume: there is no checkpoint {self.last} to continue from (no epoch of a run "
-                "there finished); run the same command without --resume"
+                f"resume=True: there is no checkpoint {self.last} to continue from (no epoch of a run "
+                "there finished); start without resume=True"
             )
         files.check_output_folder(self.root)
         for folder in (self.root, self.checkpoints, self.predictions, self.visualizations):
@@ -89,8 +89,8 @@ class OutputLayout:
             previous = []
         if previous and not overwrite:
             raise InputError(
-                f"output folder {self.root} already holds a training run; use --resume to continue it "
-                "or --overwrite to start over"
+                f"output folder {self.root} already holds a training run; use resume=True to continue "
+                "it or overwrite=True to start over"
             )
         for path in previous:
             path.unlink()

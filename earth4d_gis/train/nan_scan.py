@@ -63,12 +63,12 @@ def check_finite(
         rows = sample_rows[bad_target]
         raise DataError(
             f"{rows.size} of {coords.shape[0]} training samples have a non-finite embedding: "
-            f"{_describe(samples, rows)}; fix or drop these rows (--drop-invalid)"
+            f"{_describe(samples, rows)}; fix or drop these rows (drop_invalid=True)"
         )
     if bad_output.size:
         rows = sample_rows[bad_output]
         raise DataError(
             f"{rows.size} of {coords.shape[0]} training samples give a non-finite model output before "
-            f"training: {_describe(samples, rows)}; check these coordinates and the encoder backend "
-            "(`earth4d-gis info`), or pass --skip-nan-test to train anyway"
+            f"training: {_describe(samples, rows)}; check these coordinates and the encoder backend, or set "
+            "skip_nan_test=True to train anyway"
         )

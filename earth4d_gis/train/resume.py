@@ -1,9 +1,10 @@
-"""``last.pt`` and ``best.pt`` of a run, and continuing a run from ``last.pt`` (``--resume``)."""
+"""``last.pt`` and ``best.pt`` of a run, and continuing a run from ``last.pt`` (``resume``)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 def save_last(
     path: Path, epoch: int, training: Training, run: RunState, config: TrainConfig, fingerprint: str
 ) -> None:
-    """Everything ``--resume`` needs to continue exactly after ``epoch``, replaced atomically."""
+    """Everything ``resume`` needs to continue exactly after ``epoch``, replaced atomically."""
     payload = {
         "epoch": epoch,
         "architecture": config.architecture(),
@@ -55,15 +56,17 @@ def save_weights(
 def resume(last: Path, best: Path, training: Training, config: TrainConfig, fingerprint: str) -> RunState:
     """Load ``last`` into ``training`` (refusing another architecture or other data); the run's state."""
     payload = state.load_training_state(last)
-    if payload.get("architecture") != config.architecture():
+    stored, wanted = payload.get("architecture") or {}, config.architecture()
+    if stored != wanted:
+        differ = [name for name in wanted if stored.get(name) != wanted[name]]
         raise InputError(
-            f"--resume: {last} was trained with {payload.get('architecture')}, "
-            f"not {config.architecture()}; use the same --preset, --hidden and --dropout"
+            f"resume=True: {last} was trained with {_settings(stored, differ)}, not "
+            f"{_settings(wanted, differ)}; use the same settings"
         )
     if payload.get("dataset_fingerprint") != fingerprint:
         raise InputError(
-            f"--resume: {last} was trained on other data (dataset fingerprint differs); "
-            "use the same dataset, --max-samples and --seed"
+            f"resume=True: {last} was trained on other data (dataset fingerprint differs); use the same "
+            f"samples (dataset, max_samples=N) and seed={config.seed}"
         )
     training.model.load_state_dict(payload["state_dict"])
     training.optimizer.load_state_dict(payload["optimizer"])
@@ -80,3 +83,8 @@ def resume(last: Path, best: Path, training: Training, config: TrainConfig, fing
         run.best_epoch,
     )
     return run
+
+
+def _settings(values: dict[str, Any], names: list[str]) -> str:
+    """``name=value`` for each of ``names`` (strings quoted, the way ``errors`` asks messages to)."""
+    return ", ".join(f"{name}={values.get(name)!r}" for name in names)

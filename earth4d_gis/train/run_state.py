@@ -18,7 +18,7 @@ def _empty_history() -> dict[str, list[float]]:
 
 @dataclass
 class RunState:
-    """The state of a run that ``last.pt`` keeps for ``--resume`` (with the model and optimizer)."""
+    """The state of a run that ``last.pt`` keeps for ``resume`` (with the model and optimizer)."""
 
     history: dict[str, list[float]] = field(default_factory=_empty_history)
     best_val: float = math.inf

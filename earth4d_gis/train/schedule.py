@@ -1,6 +1,6 @@
 """The learning-rate schedule: a short linear warm-up, then a cosine decay over the run's budget.
 
-The budget is the epochs or the time limit, whichever runs out first, so a run with ``--time-limit``
+The budget is the epochs or the time limit, whichever runs out first, so a run with ``time_limit``
 ends at a low learning rate whatever its epoch count, as a fixed-length schedule would.
 """
 

@@ -1,6 +1,6 @@
 """Training checkpoints (``last.pt``, ``checkpoint_epoch_*.pt``, ``best.pt``), loadable with weights_only.
 
-``last.pt`` holds everything ``--resume`` needs to continue exactly where a run stopped: model,
+``last.pt`` holds everything ``resume`` needs to continue exactly where a run stopped: model,
 optimizer, scheduler, the random-number states (as tensors), the epoch, the history and the
 early-stopping state. It is replaced atomically after every epoch, so Ctrl-C always leaves a usable one.
 """

@@ -270,5 +270,5 @@ class _Trainer:
             )
         return (
             f"training interrupted during epoch {epoch}; {self.layout.last} holds epoch {saved}, "
-            "continue with --resume"
+            "continue with resume=True"
         )

@@ -67,7 +67,7 @@ def make_video(
     if target.is_dir():
         raise InputError(f"output {target} is a folder, not a file name")
     if target.exists() and not overwrite:
-        raise InputError(f"output {target} already exists (use --overwrite to replace it)")
+        raise InputError(f"output {target} already exists; use overwrite=True to replace it")
     if not target.parent.is_dir():
         raise InputError(f"output folder {target.parent} does not exist")
     if not math.isfinite(fps) or fps <= 0:

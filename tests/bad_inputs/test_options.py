@@ -193,6 +193,8 @@ CASES: list[Case] = [
     Case("train", "--visualize-every", ("-1",), "-1"),
     Case("train", "--backend", ("gpu",), "gpu"),
     Case("train", "--table-optimizer", ("sgd",), "sgd"),
+    Case("train", "--table-lr-scale", ("0",), "0"),
+    Case("train", "--eval-batch-size", ("0",), "0"),
     Case("video", "--input-dir", ("{work}/nowhere",), "nowhere"),
     Case("video", "--output", ("{work}/out.txt",), "out.txt"),
     Case("video", "--output", ("{work}/existing.tif",), "existing.tif", id="exists"),
