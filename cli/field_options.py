@@ -27,6 +27,10 @@ _REFERENCE = re.compile(r"``([a-z][a-z0-9_.]*)``")
 """How a setting's help names another setting (or a module): ````time_limit````."""
 
 
+_NAME_COLUMN = 30
+"""Width of the option-name column of ``--help`` (click's): one alignment for every section."""
+
+
 class SectionedOption(click.Option):
     """An option listed under a heading (``section``) in ``--help``."""
 
@@ -60,14 +64,15 @@ def option_fields(cls: type) -> list[dataclasses.Field]:
 
 
 def field_options(cls: type) -> Callable[[F], F]:
-    """A decorator adding one ``FieldOption`` per option field of ``cls`` (after the options above it)."""
+    """A decorator adding one ``FieldOption`` per option field of ``cls``, in field order, where it stands
+    among the command's other option decorators."""
     hints = typing.get_type_hints(cls)
     built = [_field_option(field, hints[field.name]) for field in option_fields(cls)]
 
     def apply(func: F) -> F:
-        params = getattr(func, "__click_params__", [])
-        params[:0] = reversed(built)  # click reverses the list: these come after the decorators above
-        func.__click_params__ = params  # type: ignore[attr-defined]
+        if not hasattr(func, "__click_params__"):
+            func.__click_params__ = []  # type: ignore[attr-defined]
+        func.__click_params__.extend(reversed(built))  # type: ignore[attr-defined]  # click reverses them
         return func
 
     return apply
@@ -105,9 +110,14 @@ class SectionedCommand(OneLineCommand):
             record = param.get_help_record(ctx)
             if record is not None:
                 sections.setdefault(getattr(param, "section", "Options"), []).append(record)
+        widest = min(
+            max((len(name) for rows in sections.values() for name, _ in rows), default=0), _NAME_COLUMN
+        )
         for title, records in sections.items():
             with formatter.section(title):
-                formatter.write_dl(records)
+                formatter.write_dl(
+                    [(name.ljust(widest), text) for name, text in records], col_max=_NAME_COLUMN
+                )
 
 
 def _field_option(field: dataclasses.Field, hint: Any) -> FieldOption:

@@ -69,7 +69,8 @@ def check_settings(instance: Any) -> None:
             continue
         choices = field.metadata.get("choices")
         if choices is not None and value not in choices:
-            raise InputError(f"{field.name}={_spell(value)} is not one of {', '.join(choices)}")
+            allowed = ", ".join(choices) + (" (or None)" if field.default is None else "")
+            raise InputError(f"{field.name}={_spell(value)} is not one of {allowed}")
         check = field.metadata.get("check")
         if check is not None and not check.holds(value):
             raise InputError(f"{field.name}={_spell(value)} {check.says}")
