@@ -79,7 +79,7 @@ def prepare() -> bool:
     if "earth4d" not in plugins and not (loadPlugin("earth4d") and startPlugin("earth4d")):
         raise RuntimeError("QGIS could not load the earth4d plugin")
     plugin = plugins["earth4d"]
-    from earth4d import settings
+    from earth4d.core import settings
 
     settings.set_cli_path("")
     settings.set_environment_folder(ENV_FOLDER)
@@ -136,11 +136,11 @@ def run_rgb() -> bool:
 def run_clusters() -> bool:
     if plugin.tasks:
         return False
-    from earth4d.request import OutputKind
+    from earth4d.core.request import LayerKind
 
     plugin.show_dialog()
     dialog = plugin.dialog
-    dialog.set_kind(OutputKind.CLUSTERS)
+    dialog.set_kind(LayerKind.CLUSTERS)
     dialog.resolution_spin.setValue(10.0)
     dialog.run()
     if dialog.error_label.isVisible():

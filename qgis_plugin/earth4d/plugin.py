@@ -11,19 +11,20 @@ from qgis.gui import QgisInterface
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
-from . import settings
-from .errors import PluginError
+from .core import settings
+from .core.errors import PluginError
+from .core.model_cache import LOADED_MODELS
+from .core.plugin_files import ICON_PATH
+from .core.request import LayerRequest
+from .core.runners import choose_runner
+from .core.task import RasterizeTask, unexpected_error_message
 from .gui.messages import report_error
 from .gui.settings_page import OptionsFactory
-from .layers import add_to_group, open_result
-from .live import LiveLayers
-from .processing_provider import Earth4DProvider
-from .request import RasterRequest
-from .runners import InProcessRunner, choose_runner
-from .task import RasterizeTask, unexpected_error_message
+from .layers.live import LiveLayers
+from .layers.results import add_to_group, open_result
+from .processing.provider import Earth4DProvider
 
 LOG = logging.getLogger(__name__)
-ICON_PATH = Path(__file__).with_name("icon.png")
 MENU = "&Earth4D"
 
 
@@ -93,11 +94,11 @@ class Earth4DPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
-        InProcessRunner.forget_models()
+        LOADED_MODELS.clear()
 
     def show_dialog(self) -> None:
         """Open the dialog (created once, so its fields survive between runs)."""
-        from .dialog import Earth4DDialog
+        from .gui.dialog import Earth4DDialog
 
         if self.dialog is None:
             self.dialog = Earth4DDialog(self.iface, self.submit, self.add_live_layer, self.set_live_date)
@@ -140,7 +141,7 @@ class Earth4DPlugin:
         """One sentence to the message bar, and once to the log."""
         report_error(self.iface.messageBar(), message)
 
-    def submit(self, request: RasterRequest, mode: settings.RunMode | None = None) -> str | None:
+    def submit(self, request: LayerRequest, mode: settings.RunMode | None = None) -> str | None:
         """Validate and start a task; None when it started, else the message (logged once) for the dialog
         to show. ``mode`` overrides the run mode of the settings."""
         try:
@@ -167,7 +168,7 @@ class Earth4DPlugin:
         self._cleanup(task.request)
 
     @staticmethod
-    def _cleanup(request: RasterRequest) -> None:
+    def _cleanup(request: LayerRequest) -> None:
         if request.aoi is not None and request.aoi.parent.name.startswith("earth4d-aoi-"):
             shutil.rmtree(request.aoi.parent, ignore_errors=True)
 

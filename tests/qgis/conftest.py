@@ -83,7 +83,7 @@ def clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def processing(qgis_processing: None, plugin_package: Any) -> Iterator[Any]:
     """Processing initialised, with a fresh earth4d provider registered for this test only."""
-    from earth4d.processing_provider import Earth4DProvider
+    from earth4d.processing.provider import Earth4DProvider
     from qgis.core import QgsApplication
 
     registry = QgsApplication.processingRegistry()

@@ -6,8 +6,10 @@ Usage: python qgis_session.py MODEL OUT_DIR CLI   (prints one "ran <mode> <layer
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
+import weakref
 from pathlib import Path
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[2] / "qgis_plugin"
@@ -31,17 +33,17 @@ def main(model: Path, out_dir: Path, cli: str) -> None:
     iface = QgisInterface(canvas, MockMessageBar(), window)
     sys.path.insert(0, str(PLUGIN_ROOT))
     import earth4d
-    from earth4d import settings
-    from earth4d.request import OutputKind, RasterRequest
+    from earth4d.core import settings
+    from earth4d.core.request import LayerKind, LayerRequest
 
     settings.set_cli_path(cli)
     plugin = earth4d.classFactory(iface)
     plugin.initGui()
     for mode in (settings.RunMode.SUBPROCESS, settings.RunMode.IN_PROCESS):
-        request = RasterRequest(
+        request = LayerRequest(
             model=model,
             output=out_dir / f"rgb_{mode.value}.tif",
-            kind=OutputKind.RGB,
+            kind=LayerKind.RGB,
             date="2024-06-01",
             bbox=AREA,
             resolution=200.0,
@@ -62,11 +64,13 @@ def main(model: Path, out_dir: Path, cli: str) -> None:
             raise SystemExit(f"{mode.value}: no layer {request.layer_name()!r} of {request.output}")
         print(f"ran {mode.value} {layers[0].source()}", flush=True)
         del layers
-    plugin.unload()
-    from earth4d.runners import InProcessRunner
+    from earth4d.core.model_cache import LOADED_MODELS
 
-    print(f"models kept after unload: {len(InProcessRunner._cache)}", flush=True)
+    model_ref = weakref.ref(LOADED_MODELS.loaded())  # the in-process job's model
+    plugin.unload()
     del plugin
+    gc.collect()
+    print(f"model alive after unload: {model_ref() is not None}", flush=True)
     QgsProject.instance().removeAllMapLayers()
     QgsProject.instance().clear()
     settings.QgsSettings().remove("earth4d")

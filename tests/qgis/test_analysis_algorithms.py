@@ -23,7 +23,7 @@ def _loaded(path: Path) -> Any:
 
 
 def _use_mode(mode: str, cli: str) -> None:
-    from earth4d import settings
+    from earth4d.core import settings
 
     settings.set_run_mode(settings.RunMode(mode))
     settings.set_cli_path(cli if mode == "subprocess" else "")

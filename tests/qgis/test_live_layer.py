@@ -47,7 +47,7 @@ def _render(layer: Any) -> np.ndarray:
 def test_live_layer_is_a_valid_xyz_layer_that_renders_and_changes_date(
     plugin: Any, tiny_model: Path, earth4d_cli: str, waiter: Any
 ) -> None:
-    from earth4d import settings
+    from earth4d.core import settings
     from qgis.core import QgsProject
 
     settings.set_cli_path(earth4d_cli)

@@ -95,9 +95,9 @@ def test_point_picked_on_the_map_reaches_the_dialog_in_wgs84(plugin: Any, qgis_c
 
 
 def plugin_kind(name: str) -> Any:
-    from earth4d.request import OutputKind
+    from earth4d.core.request import LayerKind
 
-    return OutputKind[name]
+    return LayerKind[name]
 
 
 def test_build_request_from_the_dialog(plugin: Any, qgis_canvas: Any, tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_build_request_from_the_dialog(plugin: Any, qgis_canvas: Any, tmp_path: 
 
 
 def test_default_output_never_names_an_existing_file(plugin: Any, tmp_path: Path) -> None:
-    from earth4d import settings
+    from earth4d.core import settings
 
     (tmp_path / "earth4d_rgb_2024-06-01.tif").write_bytes(b"user data")
     settings.set_output_folder(str(tmp_path))
@@ -136,7 +136,7 @@ def test_default_output_never_names_an_existing_file(plugin: Any, tmp_path: Path
 
 
 def test_polygon_layer_area_is_exported_in_wgs84(plugin: Any, tmp_path: Path) -> None:
-    from earth4d.dialog import AREA_LAYER
+    from earth4d.gui.dialog import AREA_LAYER
     from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
 
     layer = QgsVectorLayer("Polygon?crs=EPSG:32632", "fields", "memory")
@@ -234,7 +234,7 @@ def test_existing_output_needs_the_overwrite_flag(plugin: Any, qgis_iface: Any, 
 
 
 def test_dialog_remembers_the_model_and_output_kind(plugin: Any, tmp_path: Path) -> None:
-    from earth4d import settings
+    from earth4d.core import settings
 
     plugin.show_dialog()
     dialog = plugin.dialog
@@ -252,7 +252,7 @@ def test_dialog_remembers_the_model_and_output_kind(plugin: Any, tmp_path: Path)
 
 
 def test_subprocess_is_the_default_and_the_settings_page_stores_the_engine(plugin: Any) -> None:
-    from earth4d import settings
+    from earth4d.core import settings
     from earth4d.gui.settings_page import SettingsWidget
 
     assert settings.run_mode() is settings.RunMode.SUBPROCESS
@@ -270,7 +270,7 @@ def test_subprocess_is_the_default_and_the_settings_page_stores_the_engine(plugi
 def test_first_run_prompt_until_an_environment_is_configured(
     plugin: Any, earth4d_cli: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from earth4d import settings
+    from earth4d.core import settings
     from qgis.core import QgsApplication
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no earth4d-gis on PATH, as for a new user
@@ -315,13 +315,13 @@ def test_lat_lon_boxes_show_a_whole_coordinate(plugin: Any) -> None:
 
 
 def test_layer_names_are_short_and_name_the_similarity_point(tmp_path: Path, plugin: Any) -> None:
-    from earth4d.request import RasterRequest
+    from earth4d.core.request import LayerRequest
 
     common = {"model": tmp_path / "m.pt", "output": tmp_path / "o.tif", "date": "2024-06-01"}
     bbox = (11.30123, 47.20456, 11.50789, 47.32012)
-    rgb = RasterRequest(kind=plugin_kind("RGB"), bbox=bbox, **common)
-    similar = RasterRequest(kind=plugin_kind("SIMILARITY"), bbox=bbox, point=(47.25, 11.4), **common)
-    fields = RasterRequest(kind=plugin_kind("EMBEDDINGS"), bbox=bbox, area_label="fields", **common)
+    rgb = LayerRequest(kind=plugin_kind("RGB"), bbox=bbox, **common)
+    similar = LayerRequest(kind=plugin_kind("SIMILARITY"), bbox=bbox, point=(47.25, 11.4), **common)
+    fields = LayerRequest(kind=plugin_kind("EMBEDDINGS"), bbox=bbox, area_label="fields", **common)
     assert rgb.layer_name() == "RGB 2024-06-01"
     assert similar.layer_name() == "Similarity to 47.2500, 11.4000 2024-06-01"
     assert fields.layer_name() == "Embeddings 2024-06-01 fields"

@@ -29,7 +29,7 @@ def _base_parameters(model: Path, out: Path) -> dict[str, Any]:
 
 
 def _use_mode(mode: str, cli: str) -> None:
-    from earth4d import settings
+    from earth4d.core import settings
 
     settings.set_run_mode(settings.RunMode(mode))
     settings.set_cli_path(cli if mode == "subprocess" else "")

@@ -56,13 +56,13 @@ def fake_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _request(out_dir: Path, model: Path, kind: str = "rgb") -> Any:
-    from earth4d.request import OutputKind, RasterRequest
+    from earth4d.core.request import LayerKind, LayerRequest
 
     point = (47.26, 11.4) if kind == "similarity" else None
-    return RasterRequest(
+    return LayerRequest(
         model=model,
         output=out_dir / "out.tif",
-        kind=OutputKind(kind),
+        kind=LayerKind(kind),
         date=DATE,
         bbox=AREA,
         resolution=50.0,
@@ -83,7 +83,7 @@ def test_progress_and_done_events_drive_the_result(
 ) -> None:
     import json
 
-    from earth4d.runners import SubprocessRunner, resolve_cli
+    from earth4d.core.runners import SubprocessRunner, resolve_cli
 
     progress: list[tuple[float, str]] = []
     runner = SubprocessRunner(resolve_cli(str(fake_cli)))
@@ -107,7 +107,7 @@ def test_similarity_uses_its_own_command(
 ) -> None:
     import json
 
-    from earth4d.runners import SubprocessRunner, resolve_cli
+    from earth4d.core.runners import SubprocessRunner, resolve_cli
 
     SubprocessRunner(resolve_cli(str(fake_cli))).rasterize(
         _request(out_dir, tmp_path / "m.pt", "similarity"), lambda f, m: None, lambda: False
@@ -134,8 +134,8 @@ def test_cli_errors_become_one_sentence_and_no_file(
     behaviour: str,
     message: str,
 ) -> None:
-    from earth4d.errors import PluginError
-    from earth4d.runners import SubprocessRunner, resolve_cli
+    from earth4d.core.errors import PluginError
+    from earth4d.core.runners import SubprocessRunner, resolve_cli
 
     monkeypatch.setenv("FAKE_BEHAVIOUR", behaviour)
     runner = SubprocessRunner(resolve_cli(str(fake_cli)))
@@ -148,8 +148,8 @@ def test_cli_errors_become_one_sentence_and_no_file(
 def test_cancel_ends_the_process_and_removes_partial_output(
     plugin_package: Any, fake_cli: Path, out_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from earth4d.errors import Cancelled
-    from earth4d.runners import SubprocessRunner, resolve_cli
+    from earth4d.core.errors import Cancelled
+    from earth4d.core.runners import SubprocessRunner, resolve_cli
 
     monkeypatch.setenv("FAKE_BEHAVIOUR", "hang")
     seen = threading.Event()
@@ -164,7 +164,7 @@ def test_cancel_ends_the_process_and_removes_partial_output(
 
 
 def test_python_interpreter_setting_runs_the_cli_module(plugin_package: Any) -> None:
-    from earth4d.runners import resolve_cli
+    from earth4d.core.runners import resolve_cli
 
     command = resolve_cli(sys.executable)
     assert command[:2] == [sys.executable, "-c"] and "earth4d_gis_cli.main" in command[2]
@@ -172,8 +172,8 @@ def test_python_interpreter_setting_runs_the_cli_module(plugin_package: Any) -> 
 
 @pytest.mark.parametrize("setting", ["/nonexistent/bin/python", os.devnull])
 def test_bad_environment_setting_is_named(plugin_package: Any, setting: str) -> None:
-    from earth4d.errors import PluginError
-    from earth4d.runners import resolve_cli
+    from earth4d.core.errors import PluginError
+    from earth4d.core.runners import resolve_cli
 
     with pytest.raises(PluginError, match=f"environment {setting} is not an executable file"):
         resolve_cli(setting)

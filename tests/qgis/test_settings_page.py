@@ -36,7 +36,7 @@ def project_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def page(qgis_app: Any, plugin_package: Any, tmp_path: Path) -> Any:
-    from earth4d import settings
+    from earth4d.core import settings
     from earth4d.gui.settings_page import SettingsWidget
 
     settings.set_environment_folder(str(tmp_path / "profile" / "earth4d" / "python-env"))
@@ -58,9 +58,9 @@ def _choose(page: Any, package: str, build: str = "cpu", index: str = "configure
 
 @pytest.mark.slow
 def test_set_up_makes_a_working_environment_from_the_projects_wheel(page: Any, project_wheel: Path) -> None:
-    from earth4d import settings
+    from earth4d.core import settings
     from earth4d.core.environment import is_environment, venv_python
-    from earth4d.runners import choose_runner
+    from earth4d.core.runners import choose_runner
 
     _choose(page, str(project_wheel))
     folder = page.folder()

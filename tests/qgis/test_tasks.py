@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,12 @@ MODES = ("in-process", "subprocess")
 
 
 def _request(tmp_path: Path, model: Path, kind: str, **overrides: Any) -> Any:
-    from earth4d.request import OutputKind, RasterRequest
+    from earth4d.core.request import LayerKind, LayerRequest
 
     fields: dict[str, Any] = {
         "model": model,
         "output": tmp_path / f"{kind}.tif",
-        "kind": OutputKind(kind),
+        "kind": LayerKind(kind),
         "date": DATE,
         "bbox": AREA,
         "resolution": 100.0,
@@ -30,11 +32,11 @@ def _request(tmp_path: Path, model: Path, kind: str, **overrides: Any) -> Any:
     if kind == "similarity":
         fields["point"] = (47.26, 11.40)
     fields.update(overrides)
-    return RasterRequest(**fields)
+    return LayerRequest(**fields)
 
 
 def _use_mode(mode: str, cli: str) -> Any:
-    from earth4d import settings
+    from earth4d.core import settings
 
     settings.set_run_mode(settings.RunMode(mode))
     settings.set_cli_path(cli if mode == "subprocess" else "")
@@ -122,6 +124,23 @@ def test_rgb_task_adds_a_styled_layer_that_renders(
     pixels = render_png(layer, tmp_path / "render_rgb.png")
     assert pixels.reshape(-1, 3).std(axis=0).min() > 10.0, "the rendered map is nearly uniform"
     assert (pixels == 255).all(axis=2).mean() < 0.2, "the rendered map is mostly background"
+
+
+def test_no_model_outlives_the_plugin_after_unload(
+    plugin: Any, tiny_model: Path, earth4d_cli: str, tmp_path: Path
+) -> None:
+    from earth4d.core.model_cache import LOADED_MODELS
+
+    request = _request(tmp_path, tiny_model, "rgb", resolution=200.0)
+    _run(plugin, request, _use_mode("in-process", earth4d_cli))
+    assert _added_layer(request).isValid()
+    loaded = LOADED_MODELS.loaded()
+    assert loaded is not None, "the in-process run keeps its model for the next run"
+    model_ref = weakref.ref(loaded)
+    del loaded
+    plugin.unload()
+    gc.collect()
+    assert model_ref() is None, "the model is still referenced after the plugin unloaded"
 
 
 @pytest.mark.parametrize(("kind", "mode"), [("clusters", "subprocess"), ("change", "in-process")])

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PluginError
+from .errors import PluginError
 
 TORCH_VERSION = "2.13.0"
 """The torch release the plugin installs (the one earth4d-gis is tested with), always with a local label

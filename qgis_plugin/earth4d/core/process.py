@@ -82,7 +82,7 @@ def start_reading(
 ) -> tuple[subprocess.Popen[str], list[threading.Thread]]:
     """Start ``argv`` (stdin closed, its own session, a clean environment) with a reader thread per output
     stream feeding ``sink`` (``pump``); a program that cannot start is a ``PluginError``."""
-    from ..errors import PluginError
+    from .errors import PluginError
 
     try:
         proc = subprocess.Popen(

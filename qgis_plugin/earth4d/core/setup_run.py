@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import Cancelled
 from .environment import SetupError, Step, discard_partial, finish_install, plain_error
+from .errors import Cancelled
 from .process import child_environment, stop, wait_or_stop
 
 Progress = Callable[[float, str], None]

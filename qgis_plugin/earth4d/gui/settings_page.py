@@ -28,7 +28,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from .. import settings
+from ..core import settings
 from ..core.environment import (
     CONFIGURED_INDEX,
     detect_gpu,
@@ -37,12 +37,11 @@ from ..core.environment import (
     is_environment,
     torch_build_for,
 )
-from ..errors import PluginError
-from ..runners import resolve_cli
+from ..core.errors import PluginError
+from ..core.plugin_files import ICON_PATH, METADATA_PATH
+from ..core.runners import resolve_cli
 from .setup_task import DiagnosticsTask, SetupTask
 
-PLUGIN_DIR = Path(__file__).resolve().parents[1]
-ICON_PATH = PLUGIN_DIR / "icon.png"
 LOG_TAG = "Earth4D"
 MODE_LABELS = {
     settings.RunMode.SUBPROCESS: "The plugin's environment, in a separate process (recommended)",
@@ -57,7 +56,7 @@ BUILD_LABELS = {
 
 def plugin_version() -> str:
     parser = configparser.ConfigParser(interpolation=None)
-    parser.read(PLUGIN_DIR / "metadata.txt", encoding="utf-8")
+    parser.read(METADATA_PATH, encoding="utf-8")
     return parser.get("general", "version", fallback="?")
 
 

@@ -9,10 +9,10 @@ from qgis.core import QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
 from ..core.environment import Step
+from ..core.errors import Cancelled, PluginError
 from ..core.process import child_environment
 from ..core.setup_run import run_setup
-from ..errors import Cancelled, PluginError
-from ..task import unexpected_error_message
+from ..core.task import unexpected_error_message
 
 DIAGNOSTICS_TIMEOUT_S = 600.0
 """``earth4d-gis info`` builds the native kernels the first time, which takes minutes on a small machine."""

@@ -11,21 +11,21 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from .layers import GROUP_NAME, style_analysis_layer, style_layer, style_zonal_layer
-from .request import OutputKind
+from ..core.request import LayerKind
+from .results import GROUP_NAME, style_analysis_layer, style_layer, style_zonal_layer
 
 
 class StyleResult(QgsProcessingLayerPostProcessorInterface):
     """Applies the kind's renderer and moves the loaded layer into the "Earth4D" group."""
 
-    _alive: dict[OutputKind, StyleResult] = {}
+    _alive: dict[LayerKind, StyleResult] = {}
 
-    def __init__(self, kind: OutputKind) -> None:
+    def __init__(self, kind: LayerKind) -> None:
         super().__init__()
         self.kind = kind
 
     @classmethod
-    def for_kind(cls, kind: OutputKind) -> StyleResult:
+    def for_kind(cls, kind: LayerKind) -> StyleResult:
         """A shared instance per kind: QGIS keeps a bare pointer, so Python must keep the object alive."""
         if kind not in cls._alive:
             cls._alive[kind] = cls(kind)

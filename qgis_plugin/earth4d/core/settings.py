@@ -6,7 +6,7 @@ from enum import Enum
 
 from qgis.core import QgsApplication, QgsSettings
 
-from .core.environment import default_folder
+from .environment import default_folder
 
 _PREFIX = "earth4d/"
 

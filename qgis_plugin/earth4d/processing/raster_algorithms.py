@@ -21,12 +21,12 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate
 
-from . import settings
-from .area import WGS84, canvas_extent_text, metres_to_crs_units, rectangle_to_wgs84
-from .errors import Cancelled, PluginError
-from .postprocess import StyleResult
-from .request import OutputKind, RasterRequest, check_date
-from .runners import Progress, choose_runner
+from ..core import settings
+from ..core.area import WGS84, canvas_extent_text, metres_to_crs_units, rectangle_to_wgs84
+from ..core.errors import Cancelled, PluginError
+from ..core.request import LayerKind, LayerRequest, check_date
+from ..core.runners import Progress, choose_runner
+from ..layers.postprocess import StyleResult
 
 MODEL_FILTER = "Earth4D model (*.pt);;All files (*)"
 DEFAULT_DATE = QDate(2024, 6, 1)
@@ -89,7 +89,7 @@ class RasterAlgorithm(QgsProcessingAlgorithm):
         "CRS",
         "OUTPUT",
     )
-    KIND = OutputKind.EMBEDDINGS
+    KIND = LayerKind.EMBEDDINGS
     NAME = ""
     DISPLAY = ""
     HELP = ""
@@ -121,7 +121,7 @@ class RasterAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterExtent(self.EXTENT, "Area", defaultValue=canvas_extent_text())
         )
         self.addParameter(date_parameter(self.DATE))
-        if self.KIND is OutputKind.SIMILARITY:
+        if self.KIND is LayerKind.SIMILARITY:
             self.addParameter(QgsProcessingParameterPoint(self.POINT, "Place to compare with"))
         self.addParameter(
             QgsProcessingParameterNumber(
@@ -141,7 +141,7 @@ class RasterAlgorithm(QgsProcessingAlgorithm):
 
     def build_request(
         self, parameters: dict[str, Any], context: QgsProcessingContext, output: str
-    ) -> RasterRequest:
+    ) -> LayerRequest:
         """The parameters as a request: area and point in EPSG:4326, resolution in output CRS units."""
         extent = self.parameterAsExtent(parameters, self.EXTENT, context)
         extent_crs = self.parameterAsExtentCrs(parameters, self.EXTENT, context)
@@ -152,12 +152,12 @@ class RasterAlgorithm(QgsProcessingAlgorithm):
         crs_id = (crs.authid() or crs.toWkt()) if crs.isValid() else None
         metres = self.parameterAsDouble(parameters, self.RESOLUTION, context)
         point = None
-        if self.KIND is OutputKind.SIMILARITY:
+        if self.KIND is LayerKind.SIMILARITY:
             xy = self.parameterAsPoint(
                 parameters, self.POINT, context, QgsCoordinateReferenceSystem("EPSG:4326")
             )
             point = (xy.y(), xy.x())
-        return RasterRequest(
+        return LayerRequest(
             model=Path(self.parameterAsFile(parameters, self.MODEL, context)),
             output=Path(output),
             kind=self.KIND,
@@ -191,21 +191,21 @@ class RasterAlgorithm(QgsProcessingAlgorithm):
 
 
 class RasterizeEmbeddings(RasterAlgorithm):
-    KIND = OutputKind.EMBEDDINGS
+    KIND = LayerKind.EMBEDDINGS
     NAME = "rasterize_embeddings"
     DISPLAY = "Rasterize embeddings (64 bands)"
     HELP = "Predicts the 64-band AlphaEarth embedding (A00..A63, float32) for an area and date."
 
 
 class RasterizeRGB(RasterAlgorithm):
-    KIND = OutputKind.RGB
+    KIND = LayerKind.RGB
     NAME = "rasterize_rgb"
     DISPLAY = "Rasterize RGB"
     HELP = "Predicts the embedding and writes the model's 3-band uint8 RGB projection of it."
 
 
 class Similarity(RasterAlgorithm):
-    KIND = OutputKind.SIMILARITY
+    KIND = LayerKind.SIMILARITY
     NAME = "similarity"
     DISPLAY = "Similarity to a place"
     HELP = "Maps the cosine similarity of every pixel's embedding to the embedding at a chosen place."

@@ -29,27 +29,27 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from . import settings
-from .area import (
+from ..core import settings
+from ..core.area import (
     export_polygons,
     layer_bbox_wgs84,
     metres_to_crs_units,
     rectangle_to_wgs84,
     suggested_resolution,
 )
-from .errors import PluginError
+from ..core.errors import PluginError
+from ..core.request import Bbox, LayerKind, LayerRequest
 from .map_tool import PointPicker
-from .request import Bbox, OutputKind, RasterRequest
 
 AREA_CANVAS, AREA_LAYER = 0, 1
 KIND_LABELS = {
-    OutputKind.RGB: "RGB image (3 bands)",
-    OutputKind.EMBEDDINGS: "Embeddings (64 bands A00..A63)",
-    OutputKind.SIMILARITY: "Similarity to a point",
-    OutputKind.CLUSTERS: "Clusters (k-means classes, k chosen by silhouette)",
-    OutputKind.CHANGE: "Change since another date (1 − cosine)",
+    LayerKind.RGB: "RGB image (3 bands)",
+    LayerKind.EMBEDDINGS: "Embeddings (64 bands A00..A63)",
+    LayerKind.SIMILARITY: "Similarity to a point",
+    LayerKind.CLUSTERS: "Clusters (k-means classes, k chosen by silhouette)",
+    LayerKind.CHANGE: "Change since another date (1 − cosine)",
 }
-Submit = Callable[[RasterRequest], str | None]
+Submit = Callable[[LayerRequest], str | None]
 """Starts the work; returns None when it started, else the one-sentence reason it did not."""
 AddLive = Callable[[Path, str, str], str | None]
 """Adds a live layer (model, date, style); None when it started, else why not."""
@@ -75,7 +75,7 @@ def unique_path(folder: Path, stem: str, suffix: str = ".tif", taken: frozenset[
 
 
 class Earth4DDialog(QDialog):
-    """Collects one ``RasterRequest``; ``submit(request, mode)`` returns True when work started."""
+    """Collects one ``LayerRequest``; ``submit(request, mode)`` returns True when work started."""
 
     def __init__(
         self,
@@ -256,14 +256,14 @@ class Earth4DDialog(QDialog):
         return banner
 
     def refresh_setup_banner(self) -> None:
-        from .gui.settings_page import needs_setup
+        from .settings_page import needs_setup
 
         self.setup_banner.setVisible(needs_setup())
 
     def open_settings(self) -> None:
         """The settings page in its own window (modal: the dialog reflects it when it closes). One window,
         kept: a set-up running in the background keeps reporting to it."""
-        from .gui.settings_page import SettingsDialog
+        from .settings_page import SettingsDialog
 
         if self.settings_dialog is None:
             self.settings_dialog = SettingsDialog(self)
@@ -277,11 +277,11 @@ class Earth4DDialog(QDialog):
 
     # --- state ---------------------------------------------------------------------------------------
 
-    def kind(self) -> OutputKind:
-        return OutputKind(self.kind_combo.currentData())
+    def kind(self) -> LayerKind:
+        return LayerKind(self.kind_combo.currentData())
 
-    def set_kind(self, kind: OutputKind) -> None:
-        self.kind_combo.setCurrentIndex(self.kind_combo.findData(OutputKind(kind).value))
+    def set_kind(self, kind: LayerKind) -> None:
+        self.kind_combo.setCurrentIndex(self.kind_combo.findData(LayerKind(kind).value))
 
     def date(self) -> str:
         return self.date_edit.date().toString("yyyy-MM-dd")
@@ -348,10 +348,10 @@ class Earth4DDialog(QDialog):
         self.resolution_spin.setValue(suggested_resolution(bbox))
 
     def _on_kind(self, *_args: object) -> None:
-        similarity = self.kind() is OutputKind.SIMILARITY
+        similarity = self.kind() is LayerKind.SIMILARITY
         for widget in (self.lat_spin, self.lon_spin, self.pick_button):
             widget.setEnabled(similarity)
-        self.since_edit.setEnabled(self.kind() is OutputKind.CHANGE)
+        self.since_edit.setEnabled(self.kind() is LayerKind.CHANGE)
         self._update_default_output()
 
     def _update_default_output(self, *_args: object) -> None:
@@ -385,7 +385,7 @@ class Earth4DDialog(QDialog):
 
     # --- run -----------------------------------------------------------------------------------------
 
-    def build_request(self) -> RasterRequest:
+    def build_request(self) -> LayerRequest:
         """The request the widgets describe; ``PluginError`` for what the widgets alone can tell is wrong."""
         bbox = self.bbox_wgs84()
         crs = self.crs_widget.crs()
@@ -399,9 +399,9 @@ class Earth4DDialog(QDialog):
             aoi = export_polygons(layer)
             area_label = layer.name()
         point = (
-            (self.lat_spin.value(), self.lon_spin.value()) if self.kind() is OutputKind.SIMILARITY else None
+            (self.lat_spin.value(), self.lon_spin.value()) if self.kind() is LayerKind.SIMILARITY else None
         )
-        return RasterRequest(
+        return LayerRequest(
             model=Path(self.model_widget.filePath().strip()),
             output=Path(self.output_widget.filePath().strip()),
             kind=self.kind(),
@@ -413,7 +413,7 @@ class Earth4DDialog(QDialog):
             point=point,
             overwrite=self.overwrite_check.isChecked(),
             area_label=area_label,
-            since=self.since_edit.date().toString("yyyy-MM-dd") if self.kind() is OutputKind.CHANGE else None,
+            since=self.since_edit.date().toString("yyyy-MM-dd") if self.kind() is LayerKind.CHANGE else None,
         )
 
     def save_settings(self) -> None:

@@ -21,8 +21,8 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from .errors import PluginError
-from .request import OutputKind
+from ..core.errors import PluginError
+from ..core.request import LayerKind
 
 GROUP_NAME = "Earth4D"
 EMBEDDING_RGB_BANDS = (2, 17, 10)
@@ -51,22 +51,22 @@ def _similarity_range(layer: QgsRasterLayer) -> tuple[float, float]:
     return low, high
 
 
-def style_layer(layer: QgsRasterLayer, kind: OutputKind) -> None:
+def style_layer(layer: QgsRasterLayer, kind: LayerKind) -> None:
     """RGB: bands 1-3; embeddings: A01/A16/A09 stretched -0.3..0.3; similarity and change: a pseudocolour
     ramp (change: band 1, ``1 - cos``); clusters: their classes and colours."""
     provider = layer.dataProvider()
-    if kind is OutputKind.CLUSTERS:
+    if kind is LayerKind.CLUSTERS:
         style_analysis_layer(layer, "classes")
         return
-    if kind is OutputKind.CHANGE:
+    if kind is LayerKind.CHANGE:
         style_analysis_layer(layer, "values")
         return
-    if kind is OutputKind.RGB:
+    if kind is LayerKind.RGB:
         renderer = QgsMultiBandColorRenderer(provider, 1, 2, 3)
         renderer.setRedContrastEnhancement(_stretch(layer, 1, 0, 255))
         renderer.setGreenContrastEnhancement(_stretch(layer, 2, 0, 255))
         renderer.setBlueContrastEnhancement(_stretch(layer, 3, 0, 255))
-    elif kind is OutputKind.EMBEDDINGS:
+    elif kind is LayerKind.EMBEDDINGS:
         if layer.bandCount() < max(EMBEDDING_RGB_BANDS):
             raise PluginError(
                 f"{layer.source()} has {layer.bandCount()} bands, not the 64 of an embedding raster."
@@ -90,7 +90,7 @@ def style_layer(layer: QgsRasterLayer, kind: OutputKind) -> None:
     layer.triggerRepaint()
 
 
-def open_result(path: str | Path, name: str, kind: OutputKind) -> QgsRasterLayer:
+def open_result(path: str | Path, name: str, kind: LayerKind) -> QgsRasterLayer:
     """A styled raster layer for ``path``; raises ``PluginError`` when QGIS cannot open it."""
     layer = QgsRasterLayer(str(path), name, "gdal")
     if not layer.isValid():
@@ -140,7 +140,7 @@ def style_analysis_layer(layer: QgsRasterLayer, style: str) -> None:
     from qgis.PyQt.QtGui import QColor
 
     if style == "values":
-        style_layer(layer, OutputKind.SIMILARITY)
+        style_layer(layer, LayerKind.SIMILARITY)
         return
     if style == "classes":
         entries = _gdal_band_classes(layer.source())

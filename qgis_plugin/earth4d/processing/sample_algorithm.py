@@ -27,11 +27,11 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from .algorithms import date_parameter, date_value, feedback_progress, model_parameter
-from .area import WGS84
-from .errors import PluginError
-from .request import SampleRequest
-from .runners import choose_runner
+from ..core.area import WGS84
+from ..core.errors import PluginError
+from ..core.request import SampleRequest
+from ..core.runners import choose_runner
+from .raster_algorithms import date_parameter, date_value, feedback_progress, model_parameter
 
 BANDS = tuple(f"A{i:02d}" for i in range(64))
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from qgis.core import QgsDataSourceUri, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
-from . import settings
-from .core.process import start_reading, stderr_message, stop
-from .errors import PluginError
-from .layers import add_to_group
-from .runners import resolve_cli
+from ..core import settings
+from ..core.errors import PluginError
+from ..core.process import start_reading, stderr_message, stop
+from ..core.runners import resolve_cli
+from .results import add_to_group
 
 LOG = logging.getLogger(__name__)
 URL_PATTERN = re.compile(r"(http://\S+/)")

@@ -31,11 +31,11 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from .algorithms import DEFAULT_DATE, MODEL_FILTER, date_parameter, date_value, feedback_progress
-from .area import canvas_extent_text, rectangle_to_wgs84
-from .errors import Cancelled, PluginError
-from .postprocess import StyleAnalysis
-from .runners import choose_runner
+from ..core.area import canvas_extent_text, rectangle_to_wgs84
+from ..core.errors import Cancelled, PluginError
+from ..core.runners import choose_runner
+from ..layers.postprocess import StyleAnalysis
+from .raster_algorithms import DEFAULT_DATE, MODEL_FILTER, date_parameter, date_value, feedback_progress
 
 METHODS = ("random-forest", "gradient-boosting")
 

@@ -10,7 +10,7 @@ from qgis.core import Qgis, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
 from .errors import Cancelled, PluginError
-from .request import RasterRequest
+from .request import LayerRequest
 from .runners import Runner
 
 LOG = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class RasterizeTask(QgsTask):
     failed = pyqtSignal(str)
     cancelled = pyqtSignal()
 
-    def __init__(self, request: RasterRequest, runner: Runner) -> None:
+    def __init__(self, request: LayerRequest, runner: Runner) -> None:
         super().__init__(request.task_name(), QgsTask.CanCancel)
         self.request = request
         self.runner = runner

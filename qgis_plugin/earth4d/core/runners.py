@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import settings
-from .core.environment import CLI_FROM_PYTHON, is_environment, venv_python
-from .core.process import start_reading, stderr_message, stop, wait_or_stop
+from .environment import CLI_FROM_PYTHON, is_environment, venv_python
 from .errors import Cancelled, PluginError
-from .request import OutputKind, RasterRequest, SampleRequest
+from .model_cache import LOADED_MODELS, ModelCache
+from .process import start_reading, stderr_message, stop, wait_or_stop
+from .request import LayerKind, LayerRequest, SampleRequest
 from .staging import staged_output
 
 LOG = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class Runner(Protocol):
 
     name: str
 
-    def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path: ...
+    def rasterize(self, request: LayerRequest, progress: Progress, cancel: CancelPoll) -> Path: ...
 
     def sample(self, request: SampleRequest, progress: Progress, cancel: CancelPoll) -> Path: ...
 
@@ -99,37 +100,28 @@ def in_python_thread(work: Callable[[], Any]) -> Any:
 
 
 class InProcessRunner:
-    """Calls ``earth4d_gis`` directly; models stay loaded between runs (keyed by path and mtime)."""
+    """Calls ``earth4d_gis`` directly; the model stays loaded between runs in ``models``."""
 
     name = "in-process"
-    _cache: dict[tuple[str, int, int], Any] = {}
-    _lock = threading.Lock()
 
-    @classmethod
-    def forget_models(cls) -> None:
-        """Drop the loaded model (the plugin calls this when it unloads, so no model outlives it)."""
-        with cls._lock:
-            cls._cache.clear()
+    def __init__(self, models: ModelCache = LOADED_MODELS) -> None:
+        self.models = models
 
     def _model(self, path: Path) -> Any:
         from earth4d_gis.predictor import load_model
 
-        stat = path.stat() if path.is_file() else None
-        key = (str(path.resolve()), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
-        with self._lock:
-            if key not in self._cache:
-                try:
-                    model = load_model(path)
-                except Exception as exc:
-                    if _is_core_error(exc):
-                        raise
-                    detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-                    raise PluginError(
-                        f"Model file {path} is not a readable earth4d-gis model ({detail})."
-                    ) from None
-                self._cache.clear()
-                self._cache[key] = model
-            return self._cache[key]
+        def load(model_path: Path) -> Any:
+            try:
+                return load_model(model_path)
+            except Exception as exc:
+                if _is_core_error(exc):
+                    raise
+                detail = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                raise PluginError(
+                    f"Model file {model_path} is not a readable earth4d-gis model ({detail})."
+                ) from None
+
+        return self.models.get(path, load)
 
     def _call(self, work: Callable[[], Any]) -> Any:
         from earth4d_gis.errors import CancelledError, Earth4DError
@@ -169,7 +161,7 @@ class InProcessRunner:
 
         self._call(work)
 
-    def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
+    def rasterize(self, request: LayerRequest, progress: Progress, cancel: CancelPoll) -> Path:
         from earth4d_gis.raster import rasterize
 
         if request.kind.is_analysis:
@@ -241,18 +233,18 @@ def resolve_cli(configured: str, managed: str | None = None) -> list[str]:
     return [str(exe)]
 
 
-def rasterize_arguments(request: RasterRequest, out: Path) -> list[str]:
+def rasterize_arguments(request: LayerRequest, out: Path) -> list[str]:
     """CLI arguments for one raster request (``similarity`` is its own command)."""
-    args = ["similarity"] if request.kind is OutputKind.SIMILARITY else ["rasterize"]
+    args = ["similarity"] if request.kind is LayerKind.SIMILARITY else ["rasterize"]
     args += ["--model", str(request.model), "--date", request.date, "--out", str(out), "--progress", "json"]
-    if request.kind is not OutputKind.SIMILARITY:
+    if request.kind is not LayerKind.SIMILARITY:
         args += ["--output", request.kind.value]
     elif request.point is not None:
         args += ["--point", repr(request.point[0]), repr(request.point[1])]
     return args + _area_arguments(request)
 
 
-def _area_arguments(request: RasterRequest) -> list[str]:
+def _area_arguments(request: LayerRequest) -> list[str]:
     """``--bbox`` and, when set, ``--aoi``, ``--crs`` and ``--resolution``: where every command draws."""
     west, south, east, north = request.bbox
     args = ["--bbox", repr(west), repr(south), repr(east), repr(north)]
@@ -265,12 +257,12 @@ def _area_arguments(request: RasterRequest) -> list[str]:
     return args
 
 
-def analysis_arguments(request: RasterRequest, out: Path) -> list[str]:
+def analysis_arguments(request: LayerRequest, out: Path) -> list[str]:
     """CLI arguments (no ``--progress``) for the dialog's analysis kinds: ``cluster`` (k by silhouette) and
     ``change`` from ``since`` to ``date``; their side files (centroids, report) are written beside ``out``."""
-    if request.kind is OutputKind.CLUSTERS:
+    if request.kind is LayerKind.CLUSTERS:
         args = ["cluster", "--date", request.date]
-    elif request.kind is OutputKind.CHANGE:
+    elif request.kind is LayerKind.CHANGE:
         args = ["change", "--date", str(request.since), "--date", request.date]
     else:
         raise PluginError(f"{request.kind.label} is not an analysis.")
@@ -302,7 +294,7 @@ class SubprocessRunner:
     def __init__(self, command: list[str]) -> None:
         self.command = list(command)
 
-    def rasterize(self, request: RasterRequest, progress: Progress, cancel: CancelPoll) -> Path:
+    def rasterize(self, request: LayerRequest, progress: Progress, cancel: CancelPoll) -> Path:
         with staged_output(request.output, request.overwrite) as target:
             if request.kind.is_analysis:
                 self.run_command(analysis_arguments(request, target), progress, cancel)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from .algorithms import RASTER_ALGORITHMS
+from ..core.plugin_files import ICON_PATH
 from .analysis_algorithms import ANALYSIS_ALGORITHMS
+from .raster_algorithms import RASTER_ALGORITHMS
 from .sample_algorithm import SamplePoints
-
-ICON_PATH = Path(__file__).with_name("icon.png")
 
 
 class Earth4DProvider(QgsProcessingProvider):

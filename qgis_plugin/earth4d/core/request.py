@@ -11,7 +11,7 @@ from pathlib import Path
 from .errors import PluginError
 
 
-class OutputKind(str, Enum):
+class LayerKind(str, Enum):
     """The layers the dialog makes: rasterize's three, and the analyses that need nothing but the area."""
 
     RGB = "rgb"
@@ -33,7 +33,7 @@ class OutputKind(str, Enum):
     @property
     def is_analysis(self) -> bool:
         """Made by an analysis command (``cluster``, ``change``) rather than rasterize/similarity."""
-        return self in (OutputKind.CLUSTERS, OutputKind.CHANGE)
+        return self in (LayerKind.CLUSTERS, LayerKind.CHANGE)
 
 
 Bbox = tuple[float, float, float, float]
@@ -70,7 +70,7 @@ def _fmt(value: float) -> str:
 
 
 @dataclass(frozen=True)
-class RasterRequest:
+class LayerRequest:
     """One raster to predict: everything is plain Python so it can cross into a task thread or a CLI.
 
     ``bbox`` is (west, south, east, north) in EPSG:4326. ``resolution`` is in units of ``crs`` (metres for
@@ -79,7 +79,7 @@ class RasterRequest:
 
     model: Path
     output: Path
-    kind: OutputKind
+    kind: LayerKind
     date: str
     bbox: Bbox
     resolution: float | None = None
@@ -91,7 +91,7 @@ class RasterRequest:
     since: str | None = None
     """CHANGE: the earlier date the change is measured from."""
 
-    def validated(self) -> RasterRequest:
+    def validated(self) -> LayerRequest:
         """Check what can be checked without the core; raise ``PluginError`` naming the bad value."""
         if not str(self.model).strip() or not self.model.is_file():
             raise PluginError(
@@ -109,13 +109,13 @@ class RasterRequest:
         check_bbox(self.bbox)
         if self.resolution is not None and not (math.isfinite(self.resolution) and self.resolution > 0):
             raise PluginError(f"Resolution {self.resolution} is not a positive number.")
-        if self.kind is OutputKind.SIMILARITY:
+        if self.kind is LayerKind.SIMILARITY:
             if self.point is None:
                 raise PluginError("Similarity needs a point: pick one on the map.")
             lat, lon = self.point
             if not (math.isfinite(lat) and math.isfinite(lon) and -90.0 <= lat <= 90.0):
                 raise PluginError(f"Point latitude {lat} is outside [-90, 90].")
-        if self.kind is OutputKind.CHANGE:
+        if self.kind is LayerKind.CHANGE:
             if not self.since:
                 raise PluginError("Change needs a second date to compare with.")
             check_date(self.since)
@@ -136,9 +136,9 @@ class RasterRequest:
         of a similarity, the polygon layer's name when the area came from one.
         E.g. ``RGB 2024-06-01``, ``Similarity to 47.2500, 11.4000 2024-06-01``."""
         name = f"{self.kind.label} {self.date}"
-        if self.kind is OutputKind.CHANGE and self.since:
+        if self.kind is LayerKind.CHANGE and self.since:
             name = f"{self.kind.label} {self.since} to {self.date}"
-        if self.kind is OutputKind.SIMILARITY and self.point is not None:
+        if self.kind is LayerKind.SIMILARITY and self.point is not None:
             name = f"{self.kind.label} to {self.point[0]:.4f}, {self.point[1]:.4f} {self.date}"
         return f"{name} {self.area_label}" if self.area_label else name
 
