@@ -3,7 +3,8 @@
 
 Environment: EARTH4D_SHOTS_OUT (folder for the PNGs), EARTH4D_SHOTS_WORK (folder for the results and
 status.txt), EARTH4D_SHOTS_MODEL (model file), EARTH4D_SHOTS_BBOX
-("W S E N" of the area to show), EARTH4D_SHOTS_ENV (the plugin's environment folder, already set up).
+("W S E N" of the area to show), EARTH4D_SHOTS_ENV (the plugin's environment folder, already set up),
+EARTH4D_SHOTS_RESOLUTION (metres, default 100: the RGB layer of that area that the dialog adds).
 Steps run one after another on a timer, so QGIS keeps drawing in between; the last one quits QGIS, and
 ``status.txt`` in the work folder says "ok" or what failed.
 """
@@ -16,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qgis.core import (
-    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsProject,
@@ -30,6 +30,7 @@ MODEL = os.environ["EARTH4D_SHOTS_MODEL"]
 BBOX = tuple(float(v) for v in os.environ["EARTH4D_SHOTS_BBOX"].split())
 ENV_FOLDER = os.environ["EARTH4D_SHOTS_ENV"]
 WORK = Path(os.environ["EARTH4D_SHOTS_WORK"])
+RESOLUTION = float(os.environ.get("EARTH4D_SHOTS_RESOLUTION", "100"))
 TIMEOUT_S = 900
 
 
@@ -38,7 +39,7 @@ def status(text: str) -> None:
 
 
 def quit_qgis() -> None:
-    QgsProject.instance().setDirty(False)
+    QgsProject.instance().clear()  # results in a temporary folder would make QGIS ask before quitting
     iface.actionExit().trigger()
 
 
@@ -87,13 +88,24 @@ def prepare() -> bool:
     settings.set_output_folder(str(WORK))
     settings.set_output_kind("rgb")
     iface.mainWindow().resize(1400, 900)
+    QgsProject.instance().setCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+    return True
+
+
+def frame_area() -> bool:
+    """Show the area once the canvas has kept one size for a few polls (the dialog takes its area from the
+    canvas extent, and a canvas that grows afterwards keeps the scale and shows more)."""
+    canvas = iface.mapCanvas()
+    sizes = state.setdefault("canvas_sizes", [])
+    sizes.append((canvas.width(), canvas.height()))
+    shown = iface.mainWindow().isVisible() and canvas.isVisible() and canvas.height() > 400
+    if not shown or len(sizes) < 4 or len(set(sizes[-4:])) > 1:
+        return False
     project = QgsProject.instance()
-    project.setCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
     to_map = QgsCoordinateTransform(
         QgsCoordinateReferenceSystem("EPSG:4326"), project.crs(), project.transformContext()
     )
-    area = to_map.transformBoundingBox(QgsRectangle(*BBOX))
-    iface.mapCanvas().setExtent(area)
+    iface.mapCanvas().setExtent(to_map.transformBoundingBox(QgsRectangle(*BBOX)))
     iface.mapCanvas().refresh()
     return True
 
@@ -101,7 +113,8 @@ def prepare() -> bool:
 def open_dialog() -> bool:
     plugin.show_dialog()
     dialog = plugin.dialog
-    dialog.resolution_spin.setValue(10.0)
+    dialog.refresh_area()
+    dialog.resolution_spin.setValue(RESOLUTION)
     dialog.adjustSize()
     state["dialog"] = dialog
     return True
@@ -133,36 +146,25 @@ def run_rgb() -> bool:
     return True
 
 
-def run_clusters() -> bool:
-    if plugin.tasks:
-        return False
-    from earth4d.core.request import LayerKind
-
-    plugin.show_dialog()
-    dialog = plugin.dialog
-    dialog.set_kind(LayerKind.CLUSTERS)
-    dialog.resolution_spin.setValue(10.0)
-    dialog.run()
-    if dialog.error_label.isVisible():
-        raise RuntimeError(dialog.error_label.text())
-    return True
-
-
 def shoot_map() -> bool:
     if plugin.tasks:
         return False
-    root = QgsProject.instance().layerTreeRoot()
-    group = root.findGroup("Earth4D")
+    group = QgsProject.instance().layerTreeRoot().findGroup("Earth4D")
     layers = [node.layer() for node in group.findLayers()] if group else []
-    if len(layers) < 2:
-        raise RuntimeError(f"expected two result layers, found {[layer.name() for layer in layers]}")
-    clusters = next(layer for layer in layers if layer.name().startswith("Clusters"))
-    clusters.setOpacity(0.55)
-    iface.setActiveLayer(clusters)
-    QgsApplication.processEvents()
+    if not any(layer.name().startswith("RGB ") and layer.isValid() for layer in layers):
+        raise RuntimeError(f"no RGB layer in the Earth4D group: {[layer.name() for layer in layers]}")
     if not state.get("waited"):
         state["waited"] = True
-        iface.mapCanvas().refreshAllLayers()
+        canvas = iface.mapCanvas()
+        to_canvas = QgsCoordinateTransform(
+            layers[0].crs(), canvas.mapSettings().destinationCrs(), QgsProject.instance().transformContext()
+        )
+        extent = to_canvas.transformBoundingBox(layers[0].extent())
+        extent.scale(1.04)
+        canvas.setExtent(extent)
+        iface.setActiveLayer(layers[0])
+        iface.messageBar().clearWidgets()
+        canvas.refreshAllLayers()
         return False
     if iface.mapCanvas().isDrawing():
         return False
@@ -171,5 +173,5 @@ def shoot_map() -> bool:
     return True
 
 
-RUNNER = Steps([prepare, open_dialog, shoot_dialog, shoot_settings, run_rgb, run_clusters, shoot_map])
+RUNNER = Steps([prepare, frame_area, open_dialog, shoot_dialog, shoot_settings, run_rgb, shoot_map])
 """Kept referenced: QGIS runs this file once, and a collected timer would never fire."""

@@ -3,6 +3,9 @@
 # qgis_plugin/docs/{dialog,settings,result_map}.png. The plugin is installed from its zip into a fresh,
 # temporary QGIS profile; the model runs in the plugin's own environment (made by its "Set up").
 # Usage: scripts/plugin_screenshots.sh MODEL "W S E N" ENVIRONMENT_FOLDER
+# e.g. a demo model (earth4d-gis train --dataset demo) and "-122.75 37.45 -121.85 38.0" (the Bay Area); the
+# result map is the dialog's RGB layer of that area at EARTH4D_SHOTS_RESOLUTION metres (default 100).
+# Give it a private TORCH_EXTENSIONS_DIR: the environment's kernels are compiled there once.
 # Needs the qgis and xvfb Debian packages (scripts/setup_env.sh --qgis --screenshots installs them).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
