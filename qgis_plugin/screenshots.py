@@ -89,6 +89,7 @@ def prepare() -> bool:
     settings.set_output_kind("rgb")
     iface.mainWindow().resize(1400, 900)
     QgsProject.instance().setCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+    QgsProject.instance().setDirty(True)  # QGIS swaps its welcome page for the map canvas
     return True
 
 

@@ -37,6 +37,13 @@ def test_build_zip_holds_the_plugin_folder_without_caches(tmp_path: Path) -> Non
         names
     )
     assert all(name.startswith("earth4d/") for name in names)
+    sources = {
+        f"earth4d/{path.relative_to(PLUGIN_ROOT / 'earth4d').as_posix()}"
+        for path in (PLUGIN_ROOT / "earth4d").rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert {"earth4d/core/request.py", "earth4d/gui/dialog.py", "earth4d/processing/provider.py"} <= sources
+    assert sources <= set(names), f"missing from the zip: {sorted(sources - set(names))}"
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
     assert "qgisMinimumVersion=3.22" in metadata and "hasProcessingProvider=yes" in metadata
     assert [p.name for p in out.parent.iterdir()] == ["earth4d.zip"], "no temporary file left behind"
