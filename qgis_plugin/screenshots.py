@@ -23,6 +23,7 @@ from qgis.core import (
     QgsRectangle,
 )
 from qgis.PyQt.QtCore import QTimer
+from qgis.PyQt.QtWidgets import QStackedWidget
 from qgis.utils import iface, loadPlugin, plugins, startPlugin
 
 OUT = Path(os.environ["EARTH4D_SHOTS_OUT"])
@@ -89,8 +90,18 @@ def prepare() -> bool:
     settings.set_output_kind("rgb")
     iface.mainWindow().resize(1400, 900)
     QgsProject.instance().setCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
-    QgsProject.instance().setDirty(True)  # QGIS swaps its welcome page for the map canvas
+    show_canvas()
     return True
+
+
+def show_canvas() -> None:
+    """Bring the map canvas in front of QGIS's welcome page (its page of the central stacked widget)."""
+    child = iface.mapCanvas()
+    parent = child.parentWidget()
+    while parent is not None and not isinstance(parent, QStackedWidget):
+        child, parent = parent, parent.parentWidget()
+    if parent is not None:
+        parent.setCurrentWidget(child)
 
 
 def frame_area() -> bool:
