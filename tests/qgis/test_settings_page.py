@@ -66,14 +66,18 @@ def test_set_up_makes_a_working_environment_from_the_projects_wheel(page: Any, p
     folder = page.folder()
     page.setup_button.click()
     assert page.task is not None and page.cancel_button.isEnabled() and not page.setup_button.isEnabled()
-    stages: list[str] = []
-    page.task.stage.connect(stages.append)
     wait_for(lambda: page.task is None, 1500)
     assert page.last_error == "", page.log_view.toPlainText()[-3000:]
     assert is_environment(folder) and not folder.with_name(folder.name + ".partial").exists()
     log = page.log_view.toPlainText()
     assert "torch==2.13.0+cpu" in log and project_wheel.name in log
+    # Each step's name heads its output in the log, in order (the task starts before a test could connect
+    # to its signals, so the log, not the signal, is what is checked).
+    stages = [line[3:] for line in log.splitlines() if line.startswith("== ")]
     assert stages[0].startswith("Creating a Python environment") and stages[-1] == "The environment is ready"
+    verbs = [stage.split()[0] for stage in stages]
+    assert verbs == ["Creating", "Installing", "Installing", "Checking", "The"]
+    assert page.stage_label.text() == "The environment is ready."
     assert page.progress_bar.value() == 100
     status = page.status_label.text()
     assert status.startswith("Ready: earth4d-gis 0.") and "torch 2.13.0+cpu" in status

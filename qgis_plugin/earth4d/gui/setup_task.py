@@ -42,6 +42,7 @@ class SetupTask(QgsTask):
         self.setProgress(max(0.0, min(100.0, 100.0 * fraction)))
         if message:
             self.stage.emit(message)
+            self.line.emit(f"== {message}")  # the log shows which step each output belongs to
 
     def run(self) -> bool:
         try:
