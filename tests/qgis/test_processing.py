@@ -227,3 +227,18 @@ def test_missing_model_fails_with_one_sentence(processing: Any, tmp_path: Path) 
         processing.run("earth4d:rasterize_rgb", parameters)
     assert "missing.pt" in str(info.value)
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_every_algorithm_has_its_names_group_and_help(processing: Any) -> None:
+    from qgis.core import QgsApplication
+
+    algorithms = QgsApplication.processingRegistry().providerById("earth4d").algorithms()
+    groups = {a.name(): a.groupId() for a in algorithms}
+    assert groups["rasterize_rgb"] == "rasters" and groups["classify"] == "analysis"
+    assert groups["sample_points"] == "vectors"
+    for algorithm in algorithms:
+        assert algorithm.name() and algorithm.displayName() and algorithm.group(), algorithm.id()
+        assert len(algorithm.shortHelpString()) > 40, algorithm.id()
+        assert algorithm.createInstance().name() == algorithm.name()
+    rgb = QgsApplication.processingRegistry().algorithmById("earth4d:rasterize_rgb")
+    assert rgb.shortHelpString().endswith("the grid is the UTM zone of the area's centre.")

@@ -13,7 +13,6 @@ from typing import Any
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -35,12 +34,13 @@ from ..core.area import canvas_extent_text, rectangle_to_wgs84
 from ..core.errors import Cancelled, PluginError
 from ..core.runners import choose_runner
 from ..layers.postprocess import StyleAnalysis
+from .named_algorithm import NamedAlgorithm
 from .raster_algorithms import DEFAULT_DATE, MODEL_FILTER, date_parameter, date_value, feedback_progress
 
 METHODS = ("random-forest", "gradient-boosting")
 
 
-class AnalysisAlgorithm(QgsProcessingAlgorithm):
+class AnalysisAlgorithm(NamedAlgorithm):
     """Shared parameters (embedding source) and running; subclasses add their own and build arguments."""
 
     INPUT, MODEL, EXTENT, DATE, RESOLUTION, OUTPUT = (
@@ -51,34 +51,15 @@ class AnalysisAlgorithm(QgsProcessingAlgorithm):
         "RESOLUTION",
         "OUTPUT",
     )
-    NAME = ""
-    DISPLAY = ""
-    HELP = ""
+    GROUP, GROUP_ID = "Analysis", "analysis"
+    HELP_NOTE = (
+        " Embeddings come from the 64-band raster layer when one is given (this project's output or an"
+        " official AlphaEarth int8 tile), else from the model for the extent and date, at the resolution"
+        " in metres on the UTM grid of the extent's centre."
+    )
     COMMAND = ""
     OUTPUT_STYLES: dict[str, str] = {}
     """Raster outputs and their style (classes | values | mask)."""
-
-    def createInstance(self) -> AnalysisAlgorithm:  # noqa: N802
-        return type(self)()
-
-    def name(self) -> str:
-        return self.NAME
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.DISPLAY
-
-    def group(self) -> str:
-        return "Analysis"
-
-    def groupId(self) -> str:  # noqa: N802
-        return "analysis"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return self.HELP + (
-            " Embeddings come from the 64-band raster layer when one is given (this project's output or an"
-            " official AlphaEarth int8 tile), else from the model for the extent and date, at the resolution"
-            " in metres on the UTM grid of the extent's centre."
-        )
 
     def add_source_parameters(self, dates: bool = False) -> None:
         if dates:

@@ -27,6 +27,7 @@ from ..core.errors import Cancelled, PluginError
 from ..core.request import LayerKind, LayerRequest, check_date
 from ..core.runners import Progress, choose_runner
 from ..layers.postprocess import StyleResult
+from .named_algorithm import NamedAlgorithm
 
 MODEL_FILTER = "Earth4D model (*.pt);;All files (*)"
 DEFAULT_DATE = QDate(2024, 6, 1)
@@ -77,7 +78,7 @@ def feedback_progress(feedback: QgsProcessingFeedback) -> Progress:
     return report
 
 
-class RasterAlgorithm(QgsProcessingAlgorithm):
+class RasterAlgorithm(NamedAlgorithm):
     """Shared body of the three raster algorithms; subclasses set KIND, names and help."""
 
     MODEL, EXTENT, DATE, POINT, RESOLUTION, CRS, OUTPUT = (
@@ -90,30 +91,11 @@ class RasterAlgorithm(QgsProcessingAlgorithm):
         "OUTPUT",
     )
     KIND = LayerKind.EMBEDDINGS
-    NAME = ""
-    DISPLAY = ""
-    HELP = ""
-
-    def createInstance(self) -> RasterAlgorithm:  # noqa: N802
-        return type(self)()
-
-    def name(self) -> str:
-        return self.NAME
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.DISPLAY
-
-    def group(self) -> str:
-        return "Rasters"
-
-    def groupId(self) -> str:  # noqa: N802
-        return "rasters"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return self.HELP + (
-            " Resolution is in metres (converted to degrees for a geographic output CRS);"
-            " with no output CRS the grid is the UTM zone of the area's centre."
-        )
+    GROUP, GROUP_ID = "Rasters", "rasters"
+    HELP_NOTE = (
+        " Resolution is in metres (converted to degrees for a geographic output CRS);"
+        " with no output CRS the grid is the UTM zone of the area's centre."
+    )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
         self.addParameter(model_parameter(self.MODEL))

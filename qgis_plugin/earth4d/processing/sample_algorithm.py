@@ -14,7 +14,6 @@ from qgis.core import (
     QgsField,
     QgsFields,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -31,6 +30,7 @@ from ..core.area import WGS84
 from ..core.errors import PluginError
 from ..core.request import SampleRequest
 from ..core.runners import choose_runner
+from .named_algorithm import NamedAlgorithm
 from .raster_algorithms import date_parameter, date_value, feedback_progress, model_parameter
 
 BANDS = tuple(f"A{i:02d}" for i in range(64))
@@ -69,31 +69,17 @@ def export_points(
     return path
 
 
-class SamplePoints(QgsProcessingAlgorithm):
+class SamplePoints(NamedAlgorithm):
     """Adds A00..A63 to a copy of a point layer; the date comes from a parameter or a field."""
 
     INPUT, DATE, DATE_FIELD, MODEL, OUTPUT = "INPUT", "DATE", "DATE_FIELD", "MODEL", "OUTPUT"
 
-    def createInstance(self) -> SamplePoints:  # noqa: N802
-        return SamplePoints()
-
-    def name(self) -> str:
-        return "sample_points"
-
-    def displayName(self) -> str:  # noqa: N802
-        return "Sample embeddings at points"
-
-    def group(self) -> str:
-        return "Vectors"
-
-    def groupId(self) -> str:  # noqa: N802
-        return "vectors"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return (
-            "Predicts the 64-D AlphaEarth embedding at each point and adds it as attributes A00..A63. "
-            "The date is the Date parameter, or each feature's value in the date field when one is chosen."
-        )
+    NAME, DISPLAY = "sample_points", "Sample embeddings at points"
+    GROUP, GROUP_ID = "Vectors", "vectors"
+    HELP = (
+        "Predicts the 64-D AlphaEarth embedding at each point and adds it as attributes A00..A63. "
+        "The date is the Date parameter, or each feature's value in the date field when one is chosen."
+    )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
         self.addParameter(model_parameter(self.MODEL))
