@@ -24,33 +24,22 @@ def unexpected_error_message(exc: BaseException) -> str:
     return f"Earth4D failed unexpectedly ({type(exc).__name__}: {detail})."
 
 
-class RasterizeTask(QgsTask):
-    """Runs ``runner.rasterize(request)`` in a worker thread; ``finished`` reports on the main thread.
+class ReportingTask(QgsTask):
+    """A cancellable task whose work reports instead of raising: ``run`` calls ``work`` in the worker thread
+    and keeps a cancel or an error (one sentence) for ``finished`` on the main thread."""
 
-    Signals: ``succeeded(path)``, ``failed(message)`` (one sentence), ``cancelled()``.
-    """
-
-    succeeded = pyqtSignal(str)
-    failed = pyqtSignal(str)
-    cancelled = pyqtSignal()
-
-    def __init__(self, request: LayerRequest, runner: Runner) -> None:
-        super().__init__(request.task_name(), QgsTask.CanCancel)
-        self.request = request
-        self.runner = runner
-        self.result_path: Path | None = None
+    def __init__(self, description: str) -> None:
+        super().__init__(description, QgsTask.CanCancel)
         self.error: str | None = None
         self.was_cancelled = False
-        self.last_message = ""
 
-    def _progress(self, fraction: float, message: str) -> None:
-        self.last_message = message
-        self.setProgress(max(0.0, min(100.0, 100.0 * float(fraction))))
+    def work(self) -> None:
+        """The task's job (worker thread: no widgets, no project access)."""
+        raise NotImplementedError
 
     def run(self) -> bool:
-        """Worker thread: no widgets, no project access; everything the user sees happens in ``finished``."""
         try:
-            self.result_path = self.runner.rasterize(self.request, self._progress, self.isCanceled)
+            self.work()
         except Cancelled:
             self.was_cancelled = True
             return False
@@ -62,12 +51,41 @@ class RasterizeTask(QgsTask):
             return False
         return True
 
+    def stopped_by_cancel(self) -> bool:
+        """After a failed ``run``: True when the user cancelled (not an error)."""
+        return self.was_cancelled or (self.isCanceled() and self.error is None)
+
+
+class RasterizeTask(ReportingTask):
+    """Runs ``runner.rasterize(request)`` in a worker thread; ``finished`` reports on the main thread.
+
+    Signals: ``succeeded(path)``, ``failed(message)`` (one sentence), ``cancelled()``.
+    """
+
+    succeeded = pyqtSignal(str)
+    failed = pyqtSignal(str)
+    cancelled = pyqtSignal()
+
+    def __init__(self, request: LayerRequest, runner: Runner) -> None:
+        super().__init__(request.task_name())
+        self.request = request
+        self.runner = runner
+        self.result_path: Path | None = None
+        self.last_message = ""
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.last_message = message
+        self.setProgress(max(0.0, min(100.0, 100.0 * float(fraction))))
+
+    def work(self) -> None:
+        self.result_path = self.runner.rasterize(self.request, self._progress, self.isCanceled)
+
     def finished(self, result: bool) -> None:
         """Main thread: emit the outcome; the log gets one line either way."""
         if result and self.result_path is not None:
             QgsMessageLog.logMessage(f"Wrote {self.result_path} ({self.runner.name}).", LOG_TAG, Qgis.Info)
             self.succeeded.emit(str(self.result_path))
-        elif self.was_cancelled or (self.isCanceled() and self.error is None):
+        elif self.stopped_by_cancel():
             QgsMessageLog.logMessage(f"Cancelled: {self.request.layer_name()}.", LOG_TAG, Qgis.Info)
             self.cancelled.emit()
         else:

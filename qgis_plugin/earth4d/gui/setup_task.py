@@ -9,16 +9,15 @@ from qgis.core import QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
 from ..core.environment import Step
-from ..core.errors import Cancelled, PluginError
 from ..core.process import child_environment
 from ..core.setup_run import run_setup
-from ..core.task import unexpected_error_message
+from ..core.task import ReportingTask
 
 DIAGNOSTICS_TIMEOUT_S = 600.0
 """``earth4d-gis info`` builds the native kernels the first time, which takes minutes on a small machine."""
 
 
-class SetupTask(QgsTask):
+class SetupTask(ReportingTask):
     """Runs the set-up steps in a worker thread; ``line`` carries each log line, ``stage`` each step's name.
 
     Outcome signals (main thread): ``ready(check_json)``, ``failed(message)``, ``cancelled()``.
@@ -31,12 +30,10 @@ class SetupTask(QgsTask):
     cancelled = pyqtSignal()
 
     def __init__(self, folder: Path, steps: list[Step]) -> None:
-        super().__init__("Earth4D: setting up the Python environment", QgsTask.CanCancel)
+        super().__init__("Earth4D: setting up the Python environment")
         self.folder = folder
         self.steps = steps
         self.output = ""
-        self.error: str | None = None
-        self.was_cancelled = False
 
     def _progress(self, fraction: float, message: str) -> None:
         self.setProgress(max(0.0, min(100.0, 100.0 * fraction)))
@@ -44,24 +41,13 @@ class SetupTask(QgsTask):
             self.stage.emit(message)
             self.line.emit(f"== {message}")  # the log shows which step each output belongs to
 
-    def run(self) -> bool:
-        try:
-            self.output = run_setup(self.folder, self.steps, self._progress, self.line.emit, self.isCanceled)
-        except Cancelled:
-            self.was_cancelled = True
-            return False
-        except PluginError as exc:
-            self.error = str(exc)
-            return False
-        except Exception as exc:  # noqa: BLE001 - a task reports, never raises
-            self.error = unexpected_error_message(exc)
-            return False
-        return True
+    def work(self) -> None:
+        self.output = run_setup(self.folder, self.steps, self._progress, self.line.emit, self.isCanceled)
 
     def finished(self, result: bool) -> None:
         if result:
             self.ready.emit(self.output.strip().splitlines()[-1] if self.output.strip() else "")
-        elif self.was_cancelled or (self.isCanceled() and self.error is None):
+        elif self.stopped_by_cancel():
             self.cancelled.emit()
         else:
             self.failed.emit(self.error or "The set-up stopped without saying why.")
