@@ -63,15 +63,14 @@ class Earth4DModel(nn.Module):
 
     def field(self, coords: torch.Tensor) -> torch.Tensor:
         """The network's own prediction (no samples): float64 ``[N, 4]`` -> float32 ``[N, 64]``."""
-        grids = self.encoder(coords)
-        phase, geo = self.smooth.parts(coords)
-        # The first layer over [grids, sin, cos, geography] as a sum of products by column blocks of
-        # its weight: the same numbers as on the concatenated features, without their wide copy.
+        parts = (self.encoder(coords), *self.smooth.parts(coords))
+        # The first layer over the concatenated features as a sum of products by column blocks of its
+        # weight: the same numbers, without the wide copy.
         first = self.decoder[0]
-        blocks = torch.split(first.weight, [grids.shape[1], phase.shape[1], phase.shape[1], 3], dim=1)
-        h = torch.addmm(first.bias, grids, blocks[0].T)
-        for part, block in zip((torch.sin(phase), torch.cos(phase), geo), blocks[1:], strict=True):
-            h = h.addmm(part, block.T)
+        blocks = torch.split(first.weight, [p.shape[1] for p in parts], dim=1)
+        h = first.bias
+        for part, block in zip(parts, blocks, strict=True):
+            h = torch.addmm(h, part, block.T)
         for layer in self.decoder[1:]:
             h = layer(h)
         return h

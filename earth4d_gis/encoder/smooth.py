@@ -85,17 +85,16 @@ class SmoothEncoding(nn.Module):
     def output_dim(self) -> int:
         return self.config.output_dim
 
-    def parts(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """float32 (phases ``[N, F]``, geography ``[N, 3]``): the features are the phases' sines and
-        cosines, then the geography. Kept apart so a decoder can take them without a wide copy."""
+    def parts(self, coords: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The features as float32 column blocks, in order (sines, cosines, geography ``[N, 3]``):
+        ``forward`` is their concatenation; a decoder can take them apart without the wide copy."""
         coords = validate_coords(coords, self.frequencies.device)
         unit, height, sin_lat = geography(coords)
         # float32 phases: within 1e-5 rad of float64 at these frequencies, and sin/cos 3x faster.
         phase = unit.float() @ self.frequencies.float().T
         cos_lat = torch.sqrt(torch.clamp(1.0 - sin_lat * sin_lat, min=0.0))
         geo = torch.stack([height / _HEIGHT_SCALE_M, sin_lat, cos_lat], dim=1).float()
-        return phase, geo
+        return torch.sin(phase), torch.cos(phase), geo
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        phase, geo = self.parts(coords)
-        return torch.cat([torch.sin(phase), torch.cos(phase), geo], dim=1)
+        return torch.cat(self.parts(coords), dim=1)

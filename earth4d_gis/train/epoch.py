@@ -98,7 +98,7 @@ def train_epoch(
                 loss = data_loss(out, y, config)
             else:
                 out, field = training.net(x, neighbours, n_field)
-                loss = data_loss(field[:n_field], y[:n_field], config)
+                loss = data_loss(field, y[:n_field], config)
                 y = y[n_field:]
                 if len(y):
                     loss = loss + data_loss(out, y, config)
