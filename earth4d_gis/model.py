@@ -10,7 +10,7 @@ from torch import nn
 
 from .encoder import Earth4DEncoder, EncoderConfig
 from .encoder.smooth import SmoothConfig, SmoothEncoding
-from .neighbours import NeighbourBlend, SampleBank, rows
+from .neighbours import NeighbourBlend, SampleBank
 
 EMBEDDING_DIM = 64
 _BLEND_CHUNK = 1024
@@ -115,7 +115,7 @@ class Earth4DModel(nn.Module):
     ) -> torch.Tensor:
         assert self.bank is not None and self.blend is not None
         pairs = self.bank.pair_features(coords, idx, dist)
-        return self.blend(field, self.bank.embeddings(idx), pairs, rows(self.bank.norms(), idx))
+        return self.blend(field, self.bank.neighbour_rows(idx), pairs)
 
     def forward(self, coords: torch.Tensor, neighbours: Neighbours | None = None) -> torch.Tensor:
         """float64 ``[N, 4]`` encoder coordinates -> float32 ``[N, 64]``."""

@@ -33,6 +33,10 @@ GATE_FEATURES = 6
 _MIN_DISTANCE_M = 1.0
 _MIN_TAPER = 1e-6
 _SECONDS_PER_YEAR = 365.25 * 86400.0
+_SHARED_ROWS_GAIN = 4
+"""Queries share their neighbours' rows when those are at most a quarter as many as the pairs: the dense
+``[N, distinct]`` products then cost less than gathering ``[N, k, 64]`` copies (measured on a 10 m
+raster, where 1,024 pixels of 32 neighbours have ~160 distinct rows: the blend took 30 % less time)."""
 
 
 def _ecef_metres(coords: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -137,6 +141,18 @@ class SampleBank(nn.Module):
         """The stored embeddings of these rows, float32 ``[..., 64]``."""
         return rows(self.codes, idx).float() / EMBEDDING_SCALE
 
+    def neighbour_rows(self, idx: torch.Tensor) -> GatheredRows | SharedRows:
+        """The embeddings of each query's neighbours ``idx [N, k]`` in the form that is cheaper to use.
+
+        Nearby queries (a raster window, a tile) share most neighbours: their distinct rows are kept once
+        (``SharedRows``) and the blend's sums become small matrix products, instead of a copy of every
+        neighbour of every query. Scattered queries (a training batch) get the copies (``GatheredRows``).
+        """
+        distinct, inverse = torch.unique(idx, return_inverse=True)
+        if distinct.numel() * _SHARED_ROWS_GAIN > idx.numel():
+            return GatheredRows(self.embeddings(idx), rows(self.norms(), idx))
+        return SharedRows(self.embeddings(distinct), self.norms().index_select(0, distinct), inverse)
+
     def pair_features(self, coords: torch.Tensor, idx: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """Per query and neighbour: log distance, height difference (signed and absolute, km), years apart."""
         _, height, _ = geography(coords)
@@ -145,6 +161,38 @@ class SampleBank(nn.Module):
         dt = (coords[:, 3:4].float() - rows(self.coords[:, 3], idx)).abs() * years
         log_d = torch.log(torch.clamp(dist, min=_MIN_DISTANCE_M))
         return torch.stack([log_d / 10.0, dz, dz.abs(), dt, dt.clamp(max=1.0)], dim=-1)
+
+
+class GatheredRows:
+    """Each query's neighbours as rows of their own: embeddings ``[N, k, 64]``, their lengths ``[N, k]``."""
+
+    def __init__(self, embeddings: torch.Tensor, norms: torch.Tensor) -> None:
+        self.embeddings, self.norms = embeddings, norms
+
+    def cosines(self, unit: torch.Tensor) -> torch.Tensor:
+        """Cosine of every neighbour with each query's unit vector ``[N, 64]``: ``[N, k]``."""
+        return torch.einsum("nd,nkd->nk", unit, self.embeddings) / self.norms.clamp_min(1e-6)
+
+    def mix(self, weights: torch.Tensor) -> torch.Tensor:
+        """The neighbours' embeddings summed with ``weights [N, k]``: ``[N, 64]``."""
+        return torch.einsum("nk,nkd->nd", weights, self.embeddings)
+
+
+class SharedRows:
+    """The distinct neighbour rows of a batch of queries ``[U, 64]`` (and lengths ``[U]``), and where
+    each query's neighbours lie among them (``inverse [N, k]``)."""
+
+    def __init__(self, embeddings: torch.Tensor, norms: torch.Tensor, inverse: torch.Tensor) -> None:
+        self.embeddings, self.norms, self.inverse = embeddings, norms, inverse
+
+    def cosines(self, unit: torch.Tensor) -> torch.Tensor:
+        every = unit @ (self.embeddings / self.norms.clamp_min(1e-6)[:, None]).T
+        return torch.gather(every, 1, self.inverse)
+
+    def mix(self, weights: torch.Tensor) -> torch.Tensor:
+        # A query's neighbours are distinct rows, so scattering its weights never adds two together.
+        dense = weights.new_zeros(weights.shape[0], self.embeddings.shape[0])
+        return dense.scatter(1, self.inverse, weights) @ self.embeddings
 
 
 class NeighbourBlend(nn.Module):
@@ -167,13 +215,11 @@ class NeighbourBlend(nn.Module):
             self.gate[-1].bias.fill_(2.0)
 
     def forward(
-        self, field: torch.Tensor, neighbours: torch.Tensor, pairs: torch.Tensor, norms: torch.Tensor
+        self, field: torch.Tensor, neighbours: GatheredRows | SharedRows, pairs: torch.Tensor
     ) -> torch.Tensor:
-        """field ``[N, 64]``, neighbour rows ``[N, k, 64]`` and their lengths ``[N, k]``, pair features
-        ``[N, k, 5]`` -> ``[N, 64]``."""
-        # Cosine of each neighbour with the field's prediction (no normalised copy of the neighbours).
-        similar = torch.einsum("nd,nkd->nk", F.normalize(field, dim=1), neighbours)
-        similar = similar / norms.clamp_min(1e-6)
+        """field ``[N, 64]``, each query's ``k`` neighbours' embeddings, pair features ``[N, k, 5]``
+        -> ``[N, 64]``."""
+        similar = neighbours.cosines(F.normalize(field, dim=1))
         log_d = pairs[..., 0]
         x = torch.cat([pairs, similar[..., None], (similar * log_d)[..., None]], dim=-1)
         # Inverse distance, tapered to zero at the last (the (k+1)-th) neighbour's distance: 1 - r^8
@@ -182,7 +228,7 @@ class NeighbourBlend(nn.Module):
         taper = torch.log(torch.clamp(1.0 - ratio, min=_MIN_TAPER))
         logits = self.attention(x).squeeze(-1) - 10.0 * log_d + taper
         weights = torch.softmax(logits, dim=1)
-        blended = torch.einsum("nk,nkd->nd", weights, neighbours)
+        blended = neighbours.mix(weights)
         summary = torch.cat(
             [
                 log_d[:, :1],

@@ -14,7 +14,7 @@ from earth4d_gis.encoder import EncoderConfig
 from earth4d_gis.errors import InputError
 from earth4d_gis.geodesy import TimeSpan, geodetic_to_ecef, normalized_coordinates
 from earth4d_gis.model import Earth4DModel
-from earth4d_gis.neighbours import NeighbourBlend, SampleBank, rows
+from earth4d_gis.neighbours import GatheredRows, NeighbourBlend, SampleBank, SharedRows, rows
 from earth4d_gis.train.metrics import mean_cosine
 
 
@@ -96,7 +96,7 @@ def test_the_last_neighbour_has_no_weight_so_maps_have_no_seams() -> None:
     pairs[..., 0] = torch.log(dist) / 10.0
 
     def run(rows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        return blend(field, rows, features, torch.linalg.vector_norm(rows, dim=2))
+        return blend(field, GatheredRows(rows, torch.linalg.vector_norm(rows, dim=2)), features)
 
     out = run(neighbours, pairs)
     swapped = neighbours.clone()
@@ -188,3 +188,22 @@ def test_field_equals_the_decoder_on_concatenated_features(tiny_config: EncoderC
     with torch.no_grad():
         plain = model.decoder(torch.cat([model.encoder(x), model.smooth(x)], dim=1))
         assert torch.allclose(model.field(x), plain, atol=1e-5)
+
+
+def test_shared_rows_blend_as_the_gathered_copies() -> None:
+    gen = torch.Generator().manual_seed(1)
+    bank, coords, _ = _bank(n=300, k=8)
+    # Nearby queries: many neighbours in common, so the bank hands out shared rows.
+    query = torch.from_numpy(coords[:1]).repeat(64, 1)
+    query[:, 0] += torch.arange(64, dtype=torch.float64) * 1e-9
+    idx, _ = bank.query(query)
+    shared = bank.neighbour_rows(idx)
+    assert isinstance(shared, SharedRows)
+    gathered = GatheredRows(bank.embeddings(idx), rows(bank.norms(), idx))
+    unit = torch.nn.functional.normalize(torch.randn(64, 64, generator=gen), dim=1)
+    torch.testing.assert_close(shared.cosines(unit), gathered.cosines(unit))
+    weights = torch.softmax(torch.randn(64, idx.shape[1], generator=gen), dim=1)
+    torch.testing.assert_close(shared.mix(weights), gathered.mix(weights))
+    # Scattered queries get their own copies.
+    far, _ = bank.query(torch.from_numpy(coords[:64]))
+    assert isinstance(bank.neighbour_rows(far), GatheredRows)
