@@ -162,7 +162,6 @@ class TrainConfig:
         group=OPTIMISATION,
         check=NOT_NEGATIVE,
     )
-    grad_clip: float = setting(1.0, "Gradient norm clip (0: off).", group=OPTIMISATION, check=NOT_NEGATIVE)
     patience: int = setting(
         8,
         "Stop after this many epochs without a better validation loss (0: never stop early).",

@@ -81,7 +81,6 @@ def train_epoch(
         disable=not (config.progress and ctx.is_main),
         dynamic_ncols=True,
     )
-    params = [p for p in training.model.parameters() if p.requires_grad]
     # The loss stays on the device; it is read (a host sync on a GPU) every CHECK_EVERY steps.
     total_loss, seen, out_of_time = torch.zeros((), device=device), 0, False
     training.net.train()
@@ -112,9 +111,6 @@ def train_epoch(
                 bar.set_postfix(loss=f"{value:.4g}", mape=f"{mape:.2f}%", cos=f"{cos:.4f}")
             training.optimizer.zero_grad(set_to_none=True)
             training.scaler.scale(loss).backward()
-            if config.grad_clip:
-                training.scaler.unscale_(training.optimizer)
-                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             training.scaler.step(training.optimizer)
             training.scaler.update()
             total_loss += loss.detach() * idx.shape[0]
