@@ -197,13 +197,17 @@ def test_shared_rows_blend_as_the_gathered_copies() -> None:
     query = torch.from_numpy(coords[:1]).repeat(64, 1)
     query[:, 0] += torch.arange(64, dtype=torch.float64) * 1e-9
     idx, _ = bank.query(query)
-    shared = bank.neighbour_rows(idx)
+    with torch.no_grad():
+        shared = bank.neighbour_rows(idx)
     assert isinstance(shared, SharedRows)
     gathered = GatheredRows(bank.embeddings(idx), rows(bank.norms(), idx))
     unit = torch.nn.functional.normalize(torch.randn(64, 64, generator=gen), dim=1)
     torch.testing.assert_close(shared.cosines(unit), gathered.cosines(unit))
     weights = torch.softmax(torch.randn(64, idx.shape[1], generator=gen), dim=1)
     torch.testing.assert_close(shared.mix(weights), gathered.mix(weights))
-    # Scattered queries get their own copies.
+    # Scattered queries get their own copies, and so does anything computed with gradients (training).
     far, _ = bank.query(torch.from_numpy(coords[:64]))
-    assert isinstance(bank.neighbour_rows(far), GatheredRows)
+    with torch.no_grad():
+        assert isinstance(bank.neighbour_rows(far), GatheredRows)
+    with torch.enable_grad():
+        assert isinstance(bank.neighbour_rows(idx), GatheredRows)
