@@ -82,3 +82,22 @@ def test_live_layer_is_a_valid_xyz_layer_that_renders_and_changes_date(
     plugin.unload()
     assert proc.poll() is not None, "the server still runs after the plugin unloaded"
     plugin.initGui()  # the fixture unloads it again
+
+
+def test_a_server_that_cannot_start_reports_the_clis_error_line(
+    plugin: Any, earth4d_cli: str, waiter: Any, tmp_path: Path
+) -> None:
+    from earth4d.core.runners import resolve_cli
+    from earth4d.layers.live import LiveServer
+
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"not a model" * 100)
+    server = LiveServer(resolve_cli(earth4d_cli), damaged)
+    messages: list[str] = []
+    server.failed.connect(messages.append)
+    server.start()
+    waiter(lambda: bool(messages), timeout=120)
+    # The one-line "Error: ..." among the last lines of stderr, not just an exit status.
+    assert "damaged.pt" in messages[0] and "exit status" not in messages[0], messages
+    assert len(server._stderr) <= 20
+    assert not server.running

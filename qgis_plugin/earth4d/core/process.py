@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 TERMINATE_GRACE_S = 5.0
@@ -51,7 +51,7 @@ def pump(stream: Any, sink: queue.Queue[tuple[str, str | None]], tag: str) -> No
     sink.put((tag, None))
 
 
-def stderr_message(tail: list[str], returncode: int | None) -> str:
+def stderr_message(tail: Sequence[str], returncode: int | None) -> str:
     """The CLI's one-line error (``Error: ...``) among the last lines of its stderr, else its exit status."""
     for line in reversed(tail):
         if line.startswith("Error: "):

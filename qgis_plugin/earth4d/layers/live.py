@@ -12,6 +12,7 @@ import logging
 import queue
 import re
 import subprocess
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ LOG = logging.getLogger(__name__)
 URL_PATTERN = re.compile(r"(http://\S+/)")
 START_TIMEOUT_MS = 180_000
 POLL_MS = 100
+STDERR_LINES_KEPT = 20
+"""The last lines of the server's stderr kept for its error message."""
 MAX_ZOOM = 18
 STYLE_LABELS = {"rgb": "RGB", "bands": "A01/A16/A09"}
 
@@ -60,7 +63,7 @@ class LiveServer(QObject):
         self.url: str | None = None
         self.proc: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
-        self._stderr: list[str] = []
+        self._stderr: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -86,7 +89,7 @@ class LiveServer(QObject):
             if line is None:
                 continue
             if tag == "err":
-                self._stderr = (self._stderr + [line.rstrip()])[-20:]
+                self._stderr.append(line.rstrip())
             elif self.url is None and (match := URL_PATTERN.search(line)):
                 self.url = match.group(1)
                 self._timer.stop()
@@ -115,7 +118,7 @@ class LiveServer(QObject):
             if line is None:
                 continue
             if tag == "err":
-                self._stderr = (self._stderr + [line.rstrip()])[-20:]
+                self._stderr.append(line.rstrip())
 
     def stop(self) -> None:
         """End the server (SIGINT, then kill after a grace period)."""
