@@ -38,6 +38,7 @@ class Earth4DModel(nn.Module):
         output_dim: int = EMBEDDING_DIM,
         smooth: SmoothConfig | None = None,
         bank: SampleBank | None = None,
+        blend_activation: str = "relu",
     ) -> None:
         super().__init__()
         self.encoder_config = encoder_config
@@ -59,7 +60,7 @@ class Earth4DModel(nn.Module):
                 layers[-2].weight.mul_(0.1)
                 layers[-2].bias.zero_()
         self.bank = bank
-        self.blend = NeighbourBlend() if bank is not None else None
+        self.blend = NeighbourBlend(activation=blend_activation) if bank is not None else None
 
     def field(self, coords: torch.Tensor) -> torch.Tensor:
         """The network's own prediction (no samples): float64 ``[N, 4]`` -> float32 ``[N, 64]``."""
@@ -124,8 +125,8 @@ class Earth4DModel(nn.Module):
     def describe(self) -> dict[str, Any]:
         """Everything needed to rebuild this architecture, as JSON-able values."""
         bank = None
-        if self.bank is not None:
-            bank = {"size": len(self.bank), "k": self.bank.k}
+        if self.bank is not None and self.blend is not None:
+            bank = {"size": len(self.bank), "k": self.bank.k, "activation": self.blend.activation}
         return {
             "encoder_config": self.encoder_config.to_dict(),
             "decoder": {"hidden": list(self.hidden), "dropout": self.dropout, "output_dim": self.output_dim},
@@ -147,6 +148,8 @@ class Earth4DModel(nn.Module):
             output_dim=decoder.get("output_dim", EMBEDDING_DIM),
             smooth=SmoothConfig.from_dict(description["smooth"]),
             bank=SampleBank(bank["size"], bank["k"], encoder_config.time_span) if bank else None,
+            # Model files from before the ReLU blend name no activation: theirs was GELU.
+            blend_activation=bank.get("activation", "gelu") if bank else "relu",
         )
 
     def parameter_count(self) -> dict[str, int]:

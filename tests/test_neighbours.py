@@ -122,6 +122,34 @@ def test_bank_and_blend_survive_the_model_file(tiny_config: EncoderConfig, tmp_p
         assert torch.equal(loaded(query), model(query))
 
 
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_blend_activation_survives_the_model_file(
+    tiny_config: EncoderConfig, tmp_path: Path, activation: str
+) -> None:
+    bank, _, _ = _bank(n=50)
+    model = Earth4DModel(tiny_config, hidden=(16,), bank=bank, blend_activation=activation)
+    path = save_model_file(ModelBundle(model=model, time_span=tiny_config.time_span), tmp_path / "m.pt")
+    blend = load_model_file(path).model.blend
+    assert blend is not None and blend.activation == activation
+    expected = torch.nn.ReLU if activation == "relu" else torch.nn.GELU
+    assert isinstance(blend.attention[1], expected) and isinstance(blend.gate[1], expected)
+
+
+def test_model_files_from_before_the_relu_blend_keep_their_gelu(tiny_config: EncoderConfig) -> None:
+    bank, _, _ = _bank(n=50)
+    description = Earth4DModel(tiny_config, hidden=(16,), bank=bank).describe()
+    assert description["bank"]["activation"] == "relu"  # new models: the default
+    del description["bank"]["activation"]  # as files written before the option
+    rebuilt = Earth4DModel.from_description(description)
+    assert rebuilt.blend is not None and rebuilt.blend.activation == "gelu"
+    assert isinstance(rebuilt.blend.attention[1], torch.nn.GELU)
+
+
+def test_unknown_blend_activation_is_refused() -> None:
+    with pytest.raises(InputError, match="'tanh'"):
+        NeighbourBlend(activation="tanh")
+
+
 def test_neighbour_count_must_be_positive() -> None:
     with pytest.raises(InputError, match="k = 0"):
         SampleBank(10, 0, TimeSpan())
