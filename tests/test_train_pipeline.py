@@ -18,7 +18,7 @@ from earth4d_gis.geodesy import TimeSpan, normalized_coordinates
 from earth4d_gis.train import TrainConfig, metrics, train
 from earth4d_gis.train import trainer as trainer_module
 from earth4d_gis.train.splits import split_indices
-from earth4d_gis.train.state import load_training_state
+from earth4d_gis.train.state import load_training_state, save_training_state
 
 pytestmark = pytest.mark.slow  # trains models (a session fixture and several runs)
 
@@ -200,6 +200,13 @@ def test_resume_refuses_other_data_or_architecture(tmp_path: Path, samples) -> N
         train(small_config(tmp_path, **quiet, resume=True), samples.subset(np.arange(3000)))
     with pytest.raises(InputError, match=r"hidden=\[64, 64\], not hidden=\[32\]"):
         train(small_config(tmp_path, **quiet, resume=True, hidden=(32,)), samples)
+    # A run started by an earlier earth4d-gis, whose blend had GELU (its description names no activation).
+    last = tmp_path / "checkpoints" / "last.pt"
+    payload = load_training_state(last)
+    del payload["description"]["bank"]["activation"]
+    save_training_state(last, payload)
+    with pytest.raises(InputError, match=r"built otherwise \(bank: an earlier earth4d-gis"):
+        train(small_config(tmp_path, **quiet, resume=True), samples)
 
 
 def test_non_finite_targets_are_reported_not_dropped(tmp_path: Path, samples) -> None:

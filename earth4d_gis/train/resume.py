@@ -68,6 +68,13 @@ def resume(last: Path, best: Path, training: Training, config: TrainConfig, fing
             f"resume=True: {last} was trained on other data (dataset fingerprint differs); use the same "
             f"samples (dataset, max_samples=N) and seed={config.seed}"
         )
+    stored_model, model = payload.get("description") or {}, training.model.describe()
+    if stored_model != model:
+        differ = sorted(k for k in model.keys() | stored_model.keys() if stored_model.get(k) != model.get(k))
+        raise InputError(
+            f"resume=True: {last} holds a model built otherwise ({', '.join(differ)}: an earlier "
+            "earth4d-gis wrote it); start the run again with overwrite=True"
+        )
     training.model.load_state_dict(payload["state_dict"])
     training.optimizer.load_state_dict(payload["optimizer"])
     training.scheduler.load_state_dict(payload["scheduler"])
