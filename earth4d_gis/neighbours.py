@@ -110,9 +110,10 @@ class SampleBank(nn.Module):
         return self._heights
 
     def norms(self) -> torch.Tensor:
-        """Each stored embedding's length (float32), computed once: the blend's cosines need them."""
+        """Each stored code row's length (float32, in code units), computed once: the blend's cosines
+        need them."""
         if self._norms is None or self._norms.device != self.codes.device:
-            self._norms = torch.linalg.vector_norm(self.codes.float() / EMBEDDING_SCALE, dim=1)
+            self._norms = torch.linalg.vector_norm(self.codes.float(), dim=1)
         return self._norms
 
     def query(
@@ -137,9 +138,12 @@ class SampleBank(nn.Module):
             idx, dist = np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
         return torch.from_numpy(idx.astype(np.int64)), torch.from_numpy(dist.astype(np.float32))
 
-    def embeddings(self, idx: torch.Tensor) -> torch.Tensor:
-        """The stored embeddings of these rows, float32 ``[..., 64]``."""
-        return rows(self.codes, idx).float() / EMBEDDING_SCALE
+    def code_rows(self, idx: torch.Tensor) -> torch.Tensor:
+        """The stored codes of these rows as float32 ``[..., 64]``: the embeddings times ``EMBEDDING_SCALE``.
+
+        The blend divides only its ``[N, 64]`` result by the scale (cosines do not depend on it), not every
+        neighbour's row: on a training batch that division was ~5 % of a step."""
+        return rows(self.codes, idx).float()
 
     def neighbour_rows(self, idx: torch.Tensor) -> GatheredRows | SharedRows:
         """The embeddings of each query's neighbours ``idx [N, k]`` in the form that is cheaper to use.
@@ -152,8 +156,8 @@ class SampleBank(nn.Module):
         if not torch.is_grad_enabled():
             distinct, inverse = torch.unique(idx, return_inverse=True)
             if distinct.numel() * _SHARED_ROWS_GAIN <= idx.numel():
-                return SharedRows(self.embeddings(distinct), self.norms().index_select(0, distinct), inverse)
-        return GatheredRows(self.embeddings(idx), rows(self.norms(), idx))
+                return SharedRows(self.code_rows(distinct), self.norms().index_select(0, distinct), inverse)
+        return GatheredRows(self.code_rows(idx), rows(self.norms(), idx))
 
     def pair_features(self, coords: torch.Tensor, idx: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """Per query and neighbour: log distance, height difference (signed and absolute, km), years apart."""
@@ -166,35 +170,36 @@ class SampleBank(nn.Module):
 
 
 class GatheredRows:
-    """Each query's neighbours as rows of their own: embeddings ``[N, k, 64]``, their lengths ``[N, k]``."""
+    """Each query's neighbours as rows of their own: codes ``[N, k, 64]`` (embeddings times
+    ``EMBEDDING_SCALE``), their lengths ``[N, k]``."""
 
-    def __init__(self, embeddings: torch.Tensor, norms: torch.Tensor) -> None:
-        self.embeddings, self.norms = embeddings, norms
+    def __init__(self, codes: torch.Tensor, norms: torch.Tensor) -> None:
+        self.codes, self.norms = codes, norms
 
     def cosines(self, unit: torch.Tensor) -> torch.Tensor:
         """Cosine of every neighbour with each query's unit vector ``[N, 64]``: ``[N, k]``."""
-        return torch.einsum("nd,nkd->nk", unit, self.embeddings) / self.norms.clamp_min(1e-6)
+        return torch.einsum("nd,nkd->nk", unit, self.codes) / self.norms.clamp_min(1e-6)
 
     def mix(self, weights: torch.Tensor) -> torch.Tensor:
         """The neighbours' embeddings summed with ``weights [N, k]``: ``[N, 64]``."""
-        return torch.einsum("nk,nkd->nd", weights, self.embeddings)
+        return torch.einsum("nk,nkd->nd", weights, self.codes) / EMBEDDING_SCALE
 
 
 class SharedRows:
-    """The distinct neighbour rows of a batch of queries ``[U, 64]`` (and lengths ``[U]``), and where
-    each query's neighbours lie among them (``inverse [N, k]``)."""
+    """The distinct neighbour rows of a batch of queries ``[U, 64]`` (codes as in ``GatheredRows``, and
+    lengths ``[U]``), and where each query's neighbours lie among them (``inverse [N, k]``)."""
 
-    def __init__(self, embeddings: torch.Tensor, norms: torch.Tensor, inverse: torch.Tensor) -> None:
-        self.embeddings, self.norms, self.inverse = embeddings, norms, inverse
+    def __init__(self, codes: torch.Tensor, norms: torch.Tensor, inverse: torch.Tensor) -> None:
+        self.codes, self.norms, self.inverse = codes, norms, inverse
 
     def cosines(self, unit: torch.Tensor) -> torch.Tensor:
-        every = unit @ (self.embeddings / self.norms.clamp_min(1e-6)[:, None]).T
+        every = unit @ (self.codes / self.norms.clamp_min(1e-6)[:, None]).T
         return torch.gather(every, 1, self.inverse)
 
     def mix(self, weights: torch.Tensor) -> torch.Tensor:
         # A query's neighbours are distinct rows, so scattering its weights never adds two together.
-        dense = weights.new_zeros(weights.shape[0], self.embeddings.shape[0])
-        return dense.scatter(1, self.inverse, weights) @ self.embeddings
+        dense = weights.new_zeros(weights.shape[0], self.codes.shape[0])
+        return dense.scatter(1, self.inverse, weights) @ self.codes / EMBEDDING_SCALE
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}

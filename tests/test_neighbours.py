@@ -14,7 +14,7 @@ from earth4d_gis.encoder import EncoderConfig
 from earth4d_gis.errors import InputError
 from earth4d_gis.geodesy import TimeSpan, geodetic_to_ecef, normalized_coordinates
 from earth4d_gis.model import Earth4DModel
-from earth4d_gis.neighbours import GatheredRows, NeighbourBlend, SampleBank, SharedRows, rows
+from earth4d_gis.neighbours import EMBEDDING_SCALE, GatheredRows, NeighbourBlend, SampleBank, SharedRows, rows
 from earth4d_gis.train.metrics import mean_cosine
 
 
@@ -96,7 +96,8 @@ def test_the_last_neighbour_has_no_weight_so_maps_have_no_seams() -> None:
     pairs[..., 0] = torch.log(dist) / 10.0
 
     def run(rows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        return blend(field, GatheredRows(rows, torch.linalg.vector_norm(rows, dim=2)), features)
+        codes = rows * EMBEDDING_SCALE
+        return blend(field, GatheredRows(codes, torch.linalg.vector_norm(codes, dim=2)), features)
 
     out = run(neighbours, pairs)
     swapped = neighbours.clone()
@@ -228,7 +229,7 @@ def test_shared_rows_blend_as_the_gathered_copies() -> None:
     with torch.no_grad():
         shared = bank.neighbour_rows(idx)
     assert isinstance(shared, SharedRows)
-    gathered = GatheredRows(bank.embeddings(idx), rows(bank.norms(), idx))
+    gathered = GatheredRows(bank.code_rows(idx), rows(bank.norms(), idx))
     unit = torch.nn.functional.normalize(torch.randn(64, 64, generator=gen), dim=1)
     torch.testing.assert_close(shared.cosines(unit), gathered.cosines(unit))
     weights = torch.softmax(torch.randn(64, idx.shape[1], generator=gen), dim=1)
