@@ -117,18 +117,22 @@ class SampleBank(nn.Module):
         return self._norms
 
     def query(
-        self, coords: torch.Tensor | np.ndarray, exclude: np.ndarray | None = None, workers: int = -1
+        self, coords: torch.Tensor | np.ndarray, exclude: np.ndarray | None = None, workers: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``k + 1`` nearest samples of each query: (indices int64 ``[N, k + 1]``, distances float32 m).
 
-        The last one only sets where the blend's weights taper to zero.
+        The last one only sets where the blend's weights taper to zero. The search runs on ``workers``
+        threads, by default as many as torch uses: where a caller spreads predictions over its own threads
+        with one torch thread each (the tile server, rasterize's worker processes), each search stays on its
+        thread too instead of starting threads that compete for the same cores.
 
         ``exclude`` (one bank row per query, e.g. the query's own row) leaves that row out: leave-one-out
         neighbours for training, so the blend learns what a place without its own sample looks like.
         """
         wanted = min(self.k + 1, len(self) - (exclude is not None))
         k = wanted + (exclude is not None)
-        dist, idx = self.tree.query(_ecef_metres(coords), k=k, workers=workers)
+        threads = torch.get_num_threads() if workers is None else workers
+        dist, idx = self.tree.query(_ecef_metres(coords), k=k, workers=threads)
         dist, idx = dist.reshape(len(dist), k), idx.reshape(len(idx), k)
         if exclude is not None:
             keep = idx != np.asarray(exclude)[:, None]

@@ -55,6 +55,34 @@ def test_leave_one_out_query_never_returns_the_sample_itself() -> None:
     assert torch.equal(idx[:, :8], plain_idx[:, 1:9])
 
 
+class _RecordingTree:
+    """A k-d tree that notes the thread count each query asks for."""
+
+    def __init__(self, tree: cKDTree) -> None:
+        self.tree, self.workers = tree, []
+
+    def query(self, x: np.ndarray, k: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+        self.workers.append(workers)
+        return self.tree.query(x, k=k, workers=workers)
+
+
+def test_neighbour_search_uses_as_many_threads_as_torch() -> None:
+    bank, coords, _ = _bank()
+    recorder = _RecordingTree(bank.tree)
+    bank._tree = recorder  # type: ignore[assignment]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one_thread, _ = bank.query(coords[:50])
+        torch.set_num_threads(2)
+        two_threads, _ = bank.query(coords[:50])
+    finally:
+        torch.set_num_threads(before)
+    bank.query(coords[:50], workers=-1)
+    assert recorder.workers == [1, 2, -1], "a tile server thread with one torch thread searches on one thread"
+    assert torch.equal(one_thread, two_threads)
+
+
 def test_pair_features_hold_distance_height_and_years() -> None:
     bank, coords, _ = _bank()
     query = torch.from_numpy(normalized_coordinates([37.7], [-122.3], [1000.0], ["2024-06-01"]))
