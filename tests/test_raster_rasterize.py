@@ -96,15 +96,46 @@ def test_int8_dequantises_to_the_embeddings(embeddings_tif: Path, model: Earth4D
 
 def test_rgb_is_the_models_projection(model: Earth4D, tmp_path: Path) -> None:
     out = rasterize(
-        model, tmp_path / "rgb.tif", bbox=BBOX, date=DATE, crs="EPSG:4326", width=40, height=30, output="rgb"
+        model,
+        tmp_path / "rgb.tif",
+        bbox=BBOX,
+        date=DATE,
+        crs="EPSG:4326",
+        width=40,
+        height=30,
+        output="rgb",
+        refine_tolerance=0,
     )
     with rasterio.open(out) as src:
         assert (src.count, src.dtypes[0], src.nodata) == (3, "uint8", 0)
+        assert src.tags()["sampling"] == "every pixel predicted"
         pixels = src.read()
         lon, lat = rasterio.transform.xy(src.transform, [5], [7], offset="center")
     expected = np.maximum(model.predict_rgb(lat, lon, None, DATE)[0], 1)
     assert pixels[:, 5, 7].tolist() == expected.tolist()
     assert pixels.min() >= 1
+
+
+def test_rgb_by_default_interpolates_where_the_map_is_smooth(model: Earth4D, tmp_path: Path) -> None:
+    exact = rasterize(model, tmp_path / "exact.tif", output="rgb", refine_tolerance=0, **WIDE)
+    drawn = rasterize(model, tmp_path / "drawn.tif", output="rgb", **WIDE)
+    loose = rasterize(model, tmp_path / "loose.tif", output="rgb", refine_tolerance=0.5, **WIDE)
+    with rasterio.open(exact) as e, rasterio.open(drawn) as d, rasterio.open(loose) as lo:
+        assert "0.005" in d.tags()["sampling"]
+        want, got, rough = e.read().astype(int), d.read().astype(int), lo.read().astype(int)
+    assert np.array_equal(got[:, ::2, ::2], want[:, ::2, ::2]), "every other pixel is the model's own"
+    steps = np.abs(got - want).max(axis=0)
+    assert np.mean(steps > 0) > 0.01, "smooth cells are interpolated, not predicted"
+    assert np.mean(steps <= 4) > 0.95
+    assert np.abs(rough - want).max(axis=0).mean() > steps.mean(), "a looser tolerance interpolates more"
+    assert rough.min() >= 1, "interpolated pixels are never nodata"
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, "fine"])
+def test_bad_refine_tolerance_is_refused(model: Earth4D, tmp_path: Path, bad: object) -> None:
+    with pytest.raises(InputError, match="refine tolerance"):
+        rasterize(model, tmp_path / "x.tif", output="rgb", refine_tolerance=bad, **WIDE)
+    assert not (tmp_path / "x.tif").exists()
 
 
 def test_pixels_outside_the_aoi_are_nodata(model: Earth4D, tmp_path: Path) -> None:

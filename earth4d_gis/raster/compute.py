@@ -13,6 +13,7 @@ from .aoi import AreaOfInterest
 from .elevation import ElevationSource
 from .grid import OutputGrid
 from .products import OutputKind
+from .refine import refined_window
 
 if TYPE_CHECKING:
     from ..predictor import Earth4D
@@ -21,7 +22,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class WindowJob:
-    """The model and a request's grid, output kind, date, elevation source and AOI."""
+    """The model and a request's grid, output kind, date, elevation source, AOI and sampling.
+
+    ``refine_tolerance`` 0 predicts every pixel; above 0, pixels are interpolated where the map is smooth
+    (``refine``).
+    """
 
     model: Earth4D
     grid: OutputGrid
@@ -29,10 +34,19 @@ class WindowJob:
     date: np.datetime64
     elevation: ElevationSource
     aoi: AreaOfInterest | None = None
+    refine_tolerance: float = 0.0
 
     @classmethod
     def for_request(cls, model: Earth4D, request: RasterRequest) -> WindowJob:
-        return cls(model, request.grid, request.kind, request.date, request.elevation, request.aoi)
+        return cls(
+            model,
+            request.grid,
+            request.kind,
+            request.date,
+            request.elevation,
+            request.aoi,
+            request.refine_tolerance,
+        )
 
     def compute(self, window: Window) -> np.ndarray:
         """``[count, height, width]`` in the output kind's dtype; nodata outside the AOI or CRS domain."""
@@ -48,9 +62,23 @@ class WindowJob:
             lat, lon = lat[valid], lon[valid]
         elev = self.elevation.for_window(self.grid, window, valid, lat, lon, self.model.elevation_prior)
         coords = normalized_coordinates(lat, lon, elev, self.date, self.model.time_span)
+        if self.refine_tolerance > 0:
+            return self._refined(coords, valid.reshape(height, width), everywhere)
         values = self.kind.encode(self.model.embed(coords))
         if everywhere:
             return values.reshape(self.kind.count, height, width)
         out = self.kind.empty(height, width)
         out.reshape(self.kind.count, -1)[:, valid] = values
+        return out
+
+    def _refined(self, coords: np.ndarray, valid: np.ndarray, everywhere: bool) -> np.ndarray:
+        """The window drawn from a refined lattice: ``coords`` are the valid pixels' (row-major)."""
+        position = np.arange(valid.size) if everywhere else np.cumsum(valid.ravel()) - 1
+        embeddings, _ = refined_window(
+            lambda flat: self.model.embed(coords[position[flat]]), valid, self.refine_tolerance
+        )
+        height, width = valid.shape
+        out = self.kind.empty(height, width)
+        flat = out.reshape(self.kind.count, -1)
+        flat[:, valid.ravel()] = self.kind.encode(embeddings.reshape(-1, 64)[valid.ravel()])
         return out

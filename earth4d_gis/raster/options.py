@@ -33,7 +33,8 @@ class RasterOptions:
     - when: ``date`` (YYYY, YYYY-MM-DD, an ISO datetime, a datetime or datetime64);
     - what: ``output`` ("embeddings", "rgb", "int8" or "similarity"); for similarity a ``point`` (LAT, LON);
     - how: elevation from a ``dem`` raster, one constant ``elevation`` in metres, or the model's prior;
-      ``max_pixels``, the largest output accepted.
+      ``max_pixels``, the largest output accepted; ``refine_tolerance`` 0 predicts every pixel, above 0
+      pixels are interpolated where the map is smooth (``refine``; None: 0.005 for rgb, 0 otherwise).
     """
 
     bbox: Sequence[float] | None = None
@@ -49,6 +50,7 @@ class RasterOptions:
     dem: str | os.PathLike[str] | None = None
     elevation: float | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    refine_tolerance: float | None = None
 
     def __post_init__(self) -> None:
         if self.date is not None:

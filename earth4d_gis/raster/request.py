@@ -21,6 +21,7 @@ from .elevation import ElevationSource, elevation_source
 from .grid import OutputGrid, output_grid, parse_crs
 from .options import RasterOptions
 from .products import OutputKind, output_kind
+from .refine import DEFAULT_REFINE_TOLERANCE
 
 if TYPE_CHECKING:
     from ..predictor import Earth4D
@@ -35,6 +36,7 @@ class RasterRequest:
     elevation: ElevationSource
     aoi: AreaOfInterest | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    refine_tolerance: float = 0.0
 
 
 def _human_bytes(n: float) -> str:
@@ -97,6 +99,19 @@ def check_aoi_overlaps(area: AreaOfInterest, grid: OutputGrid) -> None:
         )
 
 
+def refine_tolerance(value: float | None, output: str) -> float:
+    """The request's refinement tolerance: ``value``, or by default 0.005 for rgb and 0 (exact) otherwise."""
+    if value is None:
+        return DEFAULT_REFINE_TOLERANCE if output == "rgb" else 0.0
+    try:
+        tolerance = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"refine tolerance {value!r} is not a number") from None
+    if not 0.0 <= tolerance < 1.0:
+        raise InputError(f"refine tolerance {value!r} is not in [0, 1) (0 predicts every pixel)")
+    return tolerance
+
+
 def _reference_embedding(
     model: Earth4D, point: Sequence[float] | None, date: np.datetime64, elevation: ElevationSource
 ) -> np.ndarray | None:
@@ -115,6 +130,7 @@ def plan_request(model: Earth4D, options: RasterOptions) -> RasterRequest:
         raise InputError("a date is required (YYYY, YYYY-MM-DD or an ISO datetime)")
     model.time_span.to_unit(when)
     output, point = options.output, options.point
+    tolerance = refine_tolerance(options.refine_tolerance, output)
     if output == "similarity" and point is None:
         raise InputError("a similarity map needs a reference point (LAT LON)")
     area = read_aoi(options.aoi)
@@ -153,9 +169,15 @@ def plan_request(model: Earth4D, options: RasterOptions) -> RasterRequest:
         "time_span": f"{model.time_span.start}/{model.time_span.end}",
         "output": kind.name,
         "elevation_source": source.description,
+        "sampling": (
+            f"every other pixel predicted, the rest where neighbours differ by more than {tolerance:g} "
+            "(1 - cosine), interpolated elsewhere"
+            if tolerance > 0
+            else "every pixel predicted"
+        ),
     }
     if kind.name == "int8":
         tags["dequantization"] = "sign(q) * (q / 127.5) ** 2; nodata -128"
     if kind.name == "similarity":
         tags["reference_point"] = f"{float(point[0])} {float(point[1])}"  # type: ignore[index]
-    return RasterRequest(grid, kind, when, source, area.to_crs(grid.crs) if area else None, tags)
+    return RasterRequest(grid, kind, when, source, area.to_crs(grid.crs) if area else None, tags, tolerance)

@@ -32,6 +32,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from ..raster.grid import OutputGrid
+from ..raster.refine import disagreeing_cells
 
 if TYPE_CHECKING:
     from ..predictor import Earth4D
@@ -134,23 +135,6 @@ def sample_lattice(
     if picked.any():
         fine.reshape(-1, 64)[picked] = predict_points(predict, lat[picked], lon[picked], pool)
     return fine, int(half * half + picked.sum())
-
-
-def disagreeing_cells(corners: np.ndarray, tolerance: float) -> np.ndarray:
-    """Cells ``[n, n]`` of a lattice ``[n + 1, n + 1, 64]`` whose corners differ by more than ``tolerance``.
-
-    A cell disagrees when some corner's cosine to the unit mean of the four is below ``1 - tolerance``,
-    or when some but not all of its corners are missing.
-    """
-    quad = (corners[:-1, :-1], corners[:-1, 1:], corners[1:, :-1], corners[1:, 1:])
-    mean = _unit(quad[0] + quad[1] + quad[2] + quad[3])
-    worst = np.full(mean.shape[:2], np.inf, dtype=np.float32)
-    for corner in quad:
-        worst = np.fmin(worst, np.einsum("ijb,ijb->ij", corner, mean))
-    missing = [~np.isfinite(c[..., 0]) for c in quad]
-    some_missing = np.logical_or.reduce(missing) & ~np.logical_and.reduce(missing)
-    with np.errstate(invalid="ignore"):
-        return (worst < 1.0 - tolerance) | some_missing
 
 
 def midpoint_fill(coarse: np.ndarray) -> np.ndarray:

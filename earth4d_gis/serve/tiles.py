@@ -29,6 +29,7 @@ from ..raster.compute import WindowJob
 from ..raster.elevation import PriorElevation
 from ..raster.grid import OutputGrid
 from ..raster.products import EmbeddingsOutput
+from ..raster.refine import DEFAULT_REFINE_TOLERANCE
 from .sampling import (
     NATIVE_PIXEL_M,
     TILE_SIZE,
@@ -47,10 +48,6 @@ WEB_MERCATOR = CRS.from_epsg(3857)
 MIN_ZOOM, MAX_ZOOM = 0, 22
 DEFAULT_OVERSAMPLE = 0
 """0: pixels from a lattice of corner predictions; N: up to 2**N x 2**N predictions inside each pixel."""
-DEFAULT_REFINE_TOLERANCE = 0.005
-"""A lattice cell is computed at full density where a corner's cosine to the corners' mean is below
-1 - this; elsewhere interpolated from the sparser lattice (on a trained model: 1 - cos to the full lattice
-under 0.002 for 99 % of pixels, a quarter to a third of the predictions; see docs/benchmarks.md)."""
 SUPERSAMPLE_ROWS = 16
 """Rows of the finer grid per chunk when supersampling (a chunk is one prediction batch or two)."""
 _EMBEDDING_BYTES = 64 * TILE_SIZE * TILE_SIZE * 4
