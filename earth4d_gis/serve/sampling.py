@@ -13,7 +13,8 @@ bilinear interpolation of the lattice at its centre, re-normalised to unit lengt
 
 Refinement: with ``refine_tolerance`` a lattice is first computed at twice its step; only the cells whose
 four corners disagree (some corner's cosine to the cell's unit mean below ``1 - tolerance``) are computed at
-the full step, the rest interpolated. Smooth areas (water, large fields) then cost a quarter.
+the full step, the rest interpolated (``raster.refine``, shared with ``rasterize``). Smooth areas (water,
+large fields) then cost a quarter.
 
 Predictions run in chunks on a thread pool (torch releases the GIL), so one tile uses every core.
 """
@@ -32,7 +33,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from ..raster.grid import OutputGrid
-from ..raster.refine import disagreeing_cells
+from ..raster.refine import refined_window
 
 if TYPE_CHECKING:
     from ..predictor import Earth4D
@@ -114,37 +115,19 @@ def sample_lattice(
     pool: Executor | None,
     refine_tolerance: float | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Embeddings ``[n + 1, n + 1, 64]`` at the lattice points, and how many predictions they took."""
+    """Embeddings ``[n + 1, n + 1, 64]`` at the lattice points, and how many predictions they took.
+
+    With ``refine_tolerance``, the points between every other one are predicted only where the map varies
+    (``raster.refine``, as ``rasterize --output rgb`` draws); points outside the map are NaN.
+    """
     lat, lon = lattice.lonlat()
     size = lattice.size
-    if refine_tolerance is None or size < 5:
+    if refine_tolerance is None:
         return predict_points(predict, lat, lon, pool).reshape(size, size, 64), lat.size
-    is_coarse = np.zeros((size, size), dtype=bool)
-    is_coarse[::2, ::2] = True
-    coarse_points = is_coarse.ravel()
-    half = (size + 1) // 2
-    coarse = predict_points(predict, lat[coarse_points], lon[coarse_points], pool).reshape(half, half, 64)
-    flagged = disagreeing_cells(coarse, refine_tolerance)
-    wanted = np.zeros((size, size), dtype=bool)
-    cells = flagged.shape[0]
-    for dr in range(3):
-        for dc in range(3):
-            wanted[dr : dr + 2 * cells : 2, dc : dc + 2 * cells : 2] |= flagged
-    picked = (wanted & ~is_coarse).ravel()
-    fine = midpoint_fill(coarse)
-    if picked.any():
-        fine.reshape(-1, 64)[picked] = predict_points(predict, lat[picked], lon[picked], pool)
-    return fine, int(half * half + picked.sum())
-
-
-def midpoint_fill(coarse: np.ndarray) -> np.ndarray:
-    """A lattice ``[2m - 1, 2m - 1, 64]`` from ``[m, m, 64]``: new points are their neighbours' mean."""
-    m = coarse.shape[0]
-    fine = np.empty((2 * m - 1, 2 * m - 1, coarse.shape[2]), dtype=np.float32)
-    fine[::2, ::2] = coarse
-    fine[1::2, ::2] = (coarse[:-1] + coarse[1:]) / 2
-    fine[:, 1::2] = (fine[:, :-1:2] + fine[:, 2::2]) / 2
-    return fine
+    valid = (np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0)).reshape(size, size)
+    return refined_window(
+        lambda flat: predict_points(predict, lat[flat], lon[flat], pool), valid, refine_tolerance
+    )
 
 
 def to_pixels(lattice_values: np.ndarray, step: int) -> np.ndarray:
