@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import morecantile
 import numpy as np
 import pytest
 
-from earth4d_gis.serve.sampling import Lattice, lattice_step, predict_points, sample_lattice, to_pixels
+from earth4d_gis.serve.sampling import (
+    CHUNK_POINTS,
+    Lattice,
+    PredictionPool,
+    lattice_step,
+    predict_points,
+    sample_lattice,
+    to_pixels,
+)
 from earth4d_gis.serve.tiles import TMS, WEB_MERCATOR, TilePlan
 
 
@@ -119,7 +125,23 @@ def test_the_pool_computes_the_same_lattice_in_chunks() -> None:
         return field(la, lo)
 
     alone = sample_lattice(lattice, predict, None, None)[0]
-    with ThreadPoolExecutor(2, thread_name_prefix="chunk") as pool:
+    with PredictionPool(2) as pool:
         pooled = sample_lattice(lattice, predict, pool, None)[0]
     np.testing.assert_array_equal(alone, pooled)
-    assert any(name.startswith("chunk") for name in threads), "the pool was not used"
+    assert any(name.startswith("earth4d-predict") for name in threads), "the pool was not used"
+
+
+@pytest.mark.parametrize("points", [3, 2 * CHUNK_POINTS + 1, 9 * CHUNK_POINTS])
+def test_a_tiles_points_split_into_equal_chunks_for_every_thread(points: int) -> None:
+    sizes: list[int] = []
+
+    def predict(la: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        sizes.append(la.size)
+        return field(la, lo)
+
+    lat, lon = np.linspace(10.0, 11.0, points), np.linspace(5.0, 6.0, points)
+    with PredictionPool(2) as pool:
+        out = predict_points(predict, lat, lon, pool)
+    assert np.isfinite(out).all() and sum(sizes) == points
+    assert len(sizes) % 2 == 0 and max(sizes) <= CHUNK_POINTS, "both threads get as many chunks"
+    assert max(sizes) - min(sizes) <= 1

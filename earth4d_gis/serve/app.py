@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import Earth4DError, InputError
 from . import capabilities
 from .cache import DEFAULT_CACHE_MB
+from .sampling import PredictionPool
 from .service import TileService, parse_coordinate
 from .styles import check_style
 from .tiles import DEFAULT_OVERSAMPLE, DEFAULT_REFINE_TOLERANCE, TileOutOfRange, check_tile
@@ -50,7 +51,7 @@ class TileRunner:
     """Runs tile work in a thread pool, one computation per key at a time, and caches the PNGs."""
 
     def __init__(
-        self, service: TileService, workers: int, predictions: ThreadPoolExecutor | None = None
+        self, service: TileService, workers: int, predictions: PredictionPool | None = None
     ) -> None:
         self.service = service
         self.workers = workers
@@ -151,7 +152,7 @@ def create_app(
         raise InputError(f"cache size {cache_mb} MB is not a non-negative number")
     if torch_threads is not None:
         torch.set_num_threads(int(torch_threads))
-    predictions = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="earth4d-predict")
+    predictions = PredictionPool(int(workers))
     service = TileService(
         model,
         cache_bytes=int(float(cache_mb) * (1 << 20)),

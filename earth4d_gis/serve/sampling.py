@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,8 +42,8 @@ TILE_SIZE = 256
 NATIVE_PIXEL_M = 10.0
 """The AlphaEarth product's pixel: the lattice is never sparser than this on the ground."""
 CHUNK_POINTS = 2048
-"""Points per prediction chunk on the pool: small enough that the chunks of one tile share the cores
-evenly, large enough to amortise the model's per-call overhead (1024..4096 measured alike)."""
+"""Points per prediction chunk on the pool at most: small enough that the chunks of one tile share the
+cores evenly, large enough to amortise the model's per-call overhead (1024..4096 measured alike)."""
 MAX_STEP = 64
 
 
@@ -93,13 +93,26 @@ def model_predictor(model: Earth4D, date: np.datetime64) -> Predict:
     return predict
 
 
-def predict_points(predict: Predict, lat: np.ndarray, lon: np.ndarray, pool: Executor | None) -> np.ndarray:
+class PredictionPool(ThreadPoolExecutor):
+    """The threads that share one tile's predictions. A tile's points split into equal chunks, as many as
+    a multiple of ``threads``, so that no thread is left alone with a last chunk while the others wait."""
+
+    def __init__(self, threads: int) -> None:
+        super().__init__(max_workers=threads, thread_name_prefix="earth4d-predict")
+        self.threads = threads
+
+
+def predict_points(
+    predict: Predict, lat: np.ndarray, lon: np.ndarray, pool: PredictionPool | None
+) -> np.ndarray:
     """``[N, 64]`` predictions at these points (NaN outside the map), in chunks run on ``pool``."""
     out = np.full((lat.size, 64), np.nan, dtype=np.float32)
     valid = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0))
     if valid.size == 0:
         return out
-    chunks: Sequence[np.ndarray] = np.array_split(valid, max(1, math.ceil(valid.size / CHUNK_POINTS)))
+    threads = pool.threads if pool is not None else 1
+    count = threads * max(1, math.ceil(valid.size / (threads * CHUNK_POINTS)))
+    chunks: Sequence[np.ndarray] = np.array_split(valid, min(count, valid.size))
     if pool is None or len(chunks) == 1:
         results = [predict(lat[c], lon[c]) for c in chunks]
     else:
@@ -112,7 +125,7 @@ def predict_points(predict: Predict, lat: np.ndarray, lon: np.ndarray, pool: Exe
 def sample_lattice(
     lattice: Lattice,
     predict: Predict,
-    pool: Executor | None,
+    pool: PredictionPool | None,
     refine_tolerance: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """Embeddings ``[n + 1, n + 1, 64]`` at the lattice points, and how many predictions they took.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from ..errors import InputError
 from ..geodesy import parse_time
 from . import styles
 from .cache import TileCache
+from .sampling import PredictionPool
 from .tiles import (
     DEFAULT_OVERSAMPLE,
     DEFAULT_REFINE_TOLERANCE,
@@ -109,7 +109,7 @@ class TileService:
         oversample: int = DEFAULT_OVERSAMPLE,
         refine_tolerance: float | None = DEFAULT_REFINE_TOLERANCE,
         embedding_cache_bytes: int = DEFAULT_EMBEDDING_CACHE_MB << 20,
-        pool: Executor | None = None,
+        pool: PredictionPool | None = None,
     ) -> None:
         self.model = model
         self.cache = TileCache(cache_bytes)

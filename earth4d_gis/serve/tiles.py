@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,7 @@ from .sampling import (
     NATIVE_PIXEL_M,
     TILE_SIZE,
     Lattice,
+    PredictionPool,
     lattice_step,
     model_predictor,
     sample_lattice,
@@ -132,7 +132,7 @@ class TileEmbeddings:
         cache_bytes: int = 0,
         *,
         refine_tolerance: float | None = DEFAULT_REFINE_TOLERANCE,
-        pool: Executor | None = None,
+        pool: PredictionPool | None = None,
     ) -> None:
         if not 0 <= int(max_oversample) <= 3:
             raise InputError(f"oversample {max_oversample} is not between 0 and 3")
