@@ -11,7 +11,7 @@ from rasterio.windows import Window
 from ..geodesy import normalized_coordinates
 from .aoi import AreaOfInterest
 from .elevation import ElevationSource
-from .grid import OutputGrid
+from .grid import OutputGrid, on_the_map
 from .products import OutputKind
 from .refine import refined_window
 
@@ -52,7 +52,7 @@ class WindowJob:
         """``[count, height, width]`` in the output kind's dtype; nodata outside the AOI or CRS domain."""
         height, width = int(window.height), int(window.width)
         lat, lon = self.grid.pixel_lonlat(window)
-        valid = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0)
+        valid = on_the_map(lat, lon)
         if self.aoi is not None:
             valid &= self.aoi.inside(self.grid, window).ravel()
         if not valid.any():

@@ -30,6 +30,12 @@ WGS84 = CRS.from_epsg(4326)
 _EDGE_POINTS = 101
 
 
+def on_the_map(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Which points are places: finite coordinates and a latitude within [-90, 90] (a grid's pixels outside
+    its CRS's domain come back NaN or beyond the poles)."""
+    return np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0)
+
+
 def parse_crs(value: Any, what: str = "CRS") -> CRS:
     """A pyproj CRS from anything pyproj understands (EPSG code, 'EPSG:32633', WKT, PROJ string)."""
     if isinstance(value, CRS):

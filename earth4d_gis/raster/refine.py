@@ -15,12 +15,25 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..errors import InputError
+
 DEFAULT_REFINE_TOLERANCE = 0.005
 """The tolerance of ``serve``'s tiles and ``rasterize --output rgb``: on a trained demo model a quarter to a
 third of the predictions, 97.5 % of rgb pixels within 4 colour steps of every pixel predicted (see
 ``docs/benchmarks.md``)."""
 _MIN_SIDE = 5
 """Windows narrower than this are predicted pixel by pixel: there is nothing to save."""
+
+
+def check_refine_tolerance(value: object) -> float:
+    """A refinement tolerance as a float in [0, 1) (0 predicts every pixel), or ``InputError`` naming it."""
+    try:
+        tolerance = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"refine tolerance {value!r} is not a number") from None
+    if not 0.0 <= tolerance < 1.0:
+        raise InputError(f"refine tolerance {value!r} is not in [0, 1) (0 predicts every pixel)")
+    return tolerance
 
 
 def disagreeing_cells(corners: np.ndarray, tolerance: float) -> np.ndarray:

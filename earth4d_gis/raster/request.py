@@ -21,7 +21,7 @@ from .elevation import ElevationSource, elevation_source
 from .grid import OutputGrid, output_grid, parse_crs
 from .options import RasterOptions
 from .products import OutputKind, output_kind
-from .refine import DEFAULT_REFINE_TOLERANCE
+from .refine import DEFAULT_REFINE_TOLERANCE, check_refine_tolerance
 
 if TYPE_CHECKING:
     from ..predictor import Earth4D
@@ -103,13 +103,7 @@ def refine_tolerance(value: float | None, output: str) -> float:
     """The request's refinement tolerance: ``value``, or by default 0.005 for rgb and 0 (exact) otherwise."""
     if value is None:
         return DEFAULT_REFINE_TOLERANCE if output == "rgb" else 0.0
-    try:
-        tolerance = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"refine tolerance {value!r} is not a number") from None
-    if not 0.0 <= tolerance < 1.0:
-        raise InputError(f"refine tolerance {value!r} is not in [0, 1) (0 predicts every pixel)")
-    return tolerance
+    return check_refine_tolerance(value)
 
 
 def _reference_embedding(

@@ -32,7 +32,7 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
-from ..raster.grid import OutputGrid
+from ..raster.grid import OutputGrid, on_the_map
 from ..raster.refine import refined_window
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def predict_points(
 ) -> np.ndarray:
     """``[N, 64]`` predictions at these points (NaN outside the map), in chunks run on ``pool``."""
     out = np.full((lat.size, 64), np.nan, dtype=np.float32)
-    valid = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0))
+    valid = np.flatnonzero(on_the_map(lat, lon))
     if valid.size == 0:
         return out
     threads = pool.threads if pool is not None else 1
@@ -137,7 +137,7 @@ def sample_lattice(
     size = lattice.size
     if refine_tolerance is None:
         return predict_points(predict, lat, lon, pool).reshape(size, size, 64), lat.size
-    valid = (np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90.0)).reshape(size, size)
+    valid = on_the_map(lat, lon).reshape(size, size)
     return refined_window(
         lambda flat: predict_points(predict, lat[flat], lon[flat], pool), valid, refine_tolerance
     )

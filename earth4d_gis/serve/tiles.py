@@ -28,7 +28,7 @@ from ..raster.compute import WindowJob
 from ..raster.elevation import PriorElevation
 from ..raster.grid import OutputGrid
 from ..raster.products import EmbeddingsOutput
-from ..raster.refine import DEFAULT_REFINE_TOLERANCE
+from ..raster.refine import DEFAULT_REFINE_TOLERANCE, check_refine_tolerance
 from .sampling import (
     NATIVE_PIXEL_M,
     TILE_SIZE,
@@ -136,8 +136,8 @@ class TileEmbeddings:
     ) -> None:
         if not 0 <= int(max_oversample) <= 3:
             raise InputError(f"oversample {max_oversample} is not between 0 and 3")
-        if refine_tolerance is not None and not 0.0 <= float(refine_tolerance) < 1.0:
-            raise InputError(f"refine tolerance {refine_tolerance} is not between 0 and 1")
+        if refine_tolerance is not None:
+            refine_tolerance = check_refine_tolerance(refine_tolerance)
         self.model = model
         self.max_oversample = int(max_oversample)
         self.refine_tolerance = refine_tolerance
