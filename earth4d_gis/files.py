@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import re
 import shutil
@@ -168,14 +169,23 @@ def staging_folder(out: Path) -> Iterator[Path]:
     alike; one a killed process left is removed by the next run for the same output.
     """
     remove_stale_temporaries(out.parent, out.name)
+    pattern = glob.escape(_temp_prefix(out)) + "*.tmp"
+    existing = set(out.parent.glob(pattern))
+    folder: Path | None = None
     try:
-        folder = Path(tempfile.mkdtemp(prefix=_temp_prefix(out), suffix=".tmp", dir=out.parent))
-    except OSError as exc:
-        raise write_error(out, exc) from None
-    try:
+        try:
+            folder = Path(tempfile.mkdtemp(prefix=_temp_prefix(out), suffix=".tmp", dir=out.parent))
+        except OSError as exc:
+            raise write_error(out, exc) from None
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            # Interrupted (Ctrl-C, SIGTERM) inside mkdtemp after it made the folder: the new name is ours.
+            for made in set(out.parent.glob(pattern)) - existing:
+                if made.is_dir() and not made.is_symlink():
+                    shutil.rmtree(made, ignore_errors=True)
 
 
 def staged_result(folder: Path, out: Path) -> Path:
