@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pykdtree.kdtree import KDTree
 from scipy.spatial import cKDTree
+from threadpoolctl import threadpool_info
 
 from earth4d_gis.checkpoint import ModelBundle, load_model_file, save_model_file
 from earth4d_gis.encoder import EncoderConfig
 from earth4d_gis.errors import InputError
-from earth4d_gis.geodesy import TimeSpan, geodetic_to_ecef, normalized_coordinates
+from earth4d_gis.geodesy import ECEF_SCALE, TimeSpan, geodetic_to_ecef, normalized_coordinates
 from earth4d_gis.model import Earth4DModel
 from earth4d_gis.neighbours import EMBEDDING_SCALE, GatheredRows, NeighbourBlend, SampleBank, SharedRows, rows
 from earth4d_gis.train.metrics import mean_cosine
@@ -55,21 +57,27 @@ def test_leave_one_out_query_never_returns_the_sample_itself() -> None:
     assert torch.equal(idx[:, :8], plain_idx[:, 1:9])
 
 
+def _openmp_threads() -> set[int]:
+    """The thread counts the loaded OpenMP runtimes would use for a parallel region started here."""
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"}
+
+
 class _RecordingTree:
-    """A k-d tree that notes the thread count each query asks for."""
+    """A k-d tree that notes how many OpenMP threads each query may use."""
 
-    def __init__(self, tree: cKDTree) -> None:
-        self.tree, self.workers = tree, []
+    def __init__(self, tree: KDTree) -> None:
+        self.tree, self.threads = tree, []
 
-    def query(self, x: np.ndarray, k: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
-        self.workers.append(workers)
-        return self.tree.query(x, k=k, workers=workers)
+    def query(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        self.threads.append(_openmp_threads())
+        return self.tree.query(x, k=k)
 
 
 def test_neighbour_search_uses_as_many_threads_as_torch() -> None:
     bank, coords, _ = _bank()
     recorder = _RecordingTree(bank.tree)
     bank._tree = recorder  # type: ignore[assignment]
+    outside = _openmp_threads()
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -78,9 +86,25 @@ def test_neighbour_search_uses_as_many_threads_as_torch() -> None:
         two_threads, _ = bank.query(coords[:50])
     finally:
         torch.set_num_threads(before)
-    bank.query(coords[:50], workers=-1)
-    assert recorder.workers == [1, 2, -1], "a tile server thread with one torch thread searches on one thread"
+    bank.query(coords[:50], workers=3)
+    assert recorder.threads == [{1}, {2}, {3}], "a tile server thread with one torch thread searches on one"
+    assert _openmp_threads() == outside, "the limit ends with the search"
     assert torch.equal(one_thread, two_threads)
+    with pytest.raises(InputError, match="threads 0"):
+        bank.query(coords[:5], workers=0)
+
+
+def test_search_finds_the_same_neighbours_as_a_brute_force_search() -> None:
+    bank, coords, _ = _bank(n=400, k=12)
+    rng = np.random.default_rng(3)
+    queries = coords[rng.choice(len(coords), 60, replace=False)] + rng.normal(scale=1e-6, size=(60, 4))
+    idx, dist = bank.query(queries)
+    samples_m = (bank.coords[:, :3].double().numpy() * 2.0 - 1.0) * ECEF_SCALE
+    queries_m = (queries[:, :3] * 2.0 - 1.0) * ECEF_SCALE
+    every = np.linalg.norm(queries_m[:, None, :] - samples_m[None, :, :], axis=2)
+    expected = np.sort(every, axis=1)[:, :13]
+    np.testing.assert_allclose(np.take_along_axis(every, idx.numpy(), 1), expected, rtol=1e-9)
+    np.testing.assert_allclose(dist.numpy(), expected, rtol=1e-6, atol=1e-3)
 
 
 def test_pair_features_hold_distance_height_and_years() -> None:
