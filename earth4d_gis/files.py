@@ -169,12 +169,13 @@ def staging_folder(out: Path) -> Iterator[Path]:
     alike; one a killed process left is removed by the next run for the same output.
     """
     remove_stale_temporaries(out.parent, out.name)
-    pattern = glob.escape(_temp_prefix(out)) + "*.tmp"
+    prefix = _temp_prefix(out)
+    pattern = glob.escape(prefix) + "*.tmp"
     existing = set(out.parent.glob(pattern))
     folder: Path | None = None
     try:
         try:
-            folder = Path(tempfile.mkdtemp(prefix=_temp_prefix(out), suffix=".tmp", dir=out.parent))
+            folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=out.parent))
         except OSError as exc:
             raise write_error(out, exc) from None
         yield folder

@@ -63,7 +63,7 @@ class SampleBank(nn.Module):
     """Training samples as buffers (saved in the model file) and a k-d tree over them (built on demand).
 
     The tree is pykdtree's: the same neighbours as scipy's ``cKDTree`` in about two thirds of the time
-    (33 neighbours of a tile's points: 2.5 against 3.6 us a point on one thread), and the search is a
+    (33 neighbours of a tile's points: 2.5 against 3.6 us a point on one thread), where the search was a
     third of a prediction's time.
     """
 
