@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import Earth4DError, InputError, WriteError, first_line
@@ -95,16 +95,46 @@ def remove_stale_temporaries(folder: Path, name: str | None = None) -> list[Path
         match = _STALE.match(path.name)
         if match is None or (name is not None and match["name"] != name) or _pid_alive(int(match["pid"])):
             continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        _remove_temporary(path)
         removed.append(path)
     return removed
 
 
 def _temp_prefix(target: Path) -> str:
     return f".{target.name}.{os.getpid()}."
+
+
+def _remove_temporary(path: Path) -> None:
+    """Remove a temporary file or folder (never following a link)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _new_temporary(target: Path, make: Callable[[str], str]) -> Path:
+    """A new temporary beside ``target``, made by ``make(prefix)`` (``tempfile``, returning its name).
+
+    An interrupt (Ctrl-C, SIGTERM) can land inside ``tempfile`` after it made the temporary and before it
+    returned the name; then the new name with this process's prefix is removed before the interrupt goes
+    on (other temporaries of the process stay). ``OSError`` passes through for the caller to word.
+    """
+    prefix = _temp_prefix(target)
+    pattern = glob.escape(prefix) + "*"
+    existing = set(target.parent.glob(pattern))
+    try:
+        return Path(make(prefix))
+    except BaseException:
+        for made in set(target.parent.glob(pattern)) - existing:
+            _remove_temporary(made)
+        raise
+
+
+def _temporary_file(prefix: str, suffix: str, folder: Path) -> str:
+    """``tempfile.mkstemp``'s file, closed: its name."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(fd)
+    return name
 
 
 def publish(staged: Path, out: Path, overwrite: bool = True) -> Path:
@@ -148,11 +178,9 @@ def atomic_output(
     """
     out = Path(target)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(out), suffix=".tmp" + extension, dir=out.parent)
+        tmp = _new_temporary(out, lambda prefix: _temporary_file(prefix, ".tmp" + extension, out.parent))
     except OSError as exc:
         raise write_error(out, exc) from None
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
         with write_errors(out):
             yield tmp
@@ -169,24 +197,16 @@ def staging_folder(out: Path) -> Iterator[Path]:
     alike; one a killed process left is removed by the next run for the same output.
     """
     remove_stale_temporaries(out.parent, out.name)
-    prefix = _temp_prefix(out)
-    pattern = glob.escape(prefix) + "*.tmp"
-    existing = set(out.parent.glob(pattern))
-    folder: Path | None = None
     try:
-        try:
-            folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=out.parent))
-        except OSError as exc:
-            raise write_error(out, exc) from None
+        folder = _new_temporary(
+            out, lambda prefix: tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=out.parent)
+        )
+    except OSError as exc:
+        raise write_error(out, exc) from None
+    try:
         yield folder
     finally:
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
-        else:
-            # Interrupted (Ctrl-C, SIGTERM) inside mkdtemp after it made the folder: the new name is ours.
-            for made in set(out.parent.glob(pattern)) - existing:
-                if made.is_dir() and not made.is_symlink():
-                    shutil.rmtree(made, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def staged_result(folder: Path, out: Path) -> Path:
@@ -234,13 +254,12 @@ def check_output_folder(
         raise InputError(f"{what} {path} cannot be made ({write_failure_reason(path, exc)})") from None
     probe = None
     try:
-        fd, probe = tempfile.mkstemp(prefix=_temp_prefix(path / "probe"), suffix=".tmp", dir=path)
-        os.close(fd)
+        probe = _new_temporary(path / "probe", lambda prefix: _temporary_file(prefix, ".tmp", path))
     except OSError as exc:
         raise InputError(f"{what} {path} is not writable ({write_failure_reason(path, exc)})") from None
     finally:
         if probe is not None:
-            Path(probe).unlink(missing_ok=True)
+            probe.unlink(missing_ok=True)
     return path
 
 
