@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "blend_kernels.h"
 #include "hashgrid_kernels.h"
 #include "host_buffer_pool.h"
 
@@ -159,6 +160,70 @@ torch::Tensor indices(const torch::Tensor& coords, const torch::Tensor& levels) 
   return out;
 }
 
+// A contiguous float32 CPU tensor of `shape`, or an error naming it.
+const float* float_data(const torch::Tensor& t, at::IntArrayRef shape, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous() && t.sizes() == shape,
+              name, " must be a contiguous float32 CPU tensor of shape ", shape, ", not ", t.sizes());
+  return t.data_ptr<float>();
+}
+
+// The transpose [inputs, outputs] of a Linear layer's weight [outputs, inputs], contiguous float32.
+torch::Tensor transposed(const torch::Tensor& weight, int64_t outputs, int64_t inputs, const char* name) {
+  float_data(weight, {outputs, inputs}, name);
+  return weight.t().contiguous();
+}
+
+// The fused blend at inference: see blend_kernels.h. Weights as the nn.Linear layers hold them.
+torch::Tensor blend(const torch::Tensor& field, const torch::Tensor& idx, const torch::Tensor& dist,
+                    const torch::Tensor& height, const torch::Tensor& time, const torch::Tensor& codes,
+                    const torch::Tensor& norms, const torch::Tensor& bank_height, const torch::Tensor& bank_time,
+                    double years, const std::vector<torch::Tensor>& attention, const std::vector<torch::Tensor>& gate) {
+  using earth4d::kBlendDim;
+  const int64_t n = field.size(0);
+  const int64_t k = idx.dim() == 2 ? idx.size(1) : 0;
+  const int64_t rows = codes.size(0);
+  TORCH_CHECK(attention.size() == 6 && gate.size() == 4, "attention takes 3 weights and 3 biases, the gate 2 and 2");
+  const int64_t width = earth4d::kBlendWidth;
+  TORCH_CHECK(k >= 1 && k <= earth4d::kBlendMaxNeighbours, "1 to ", earth4d::kBlendMaxNeighbours,
+              " neighbours per query, not ", k);
+  TORCH_CHECK(idx.device().is_cpu() && idx.scalar_type() == torch::kInt64 && idx.is_contiguous() && idx.size(0) == n,
+              "idx must be a contiguous int64 CPU tensor [n, k]");
+  TORCH_CHECK(codes.device().is_cpu() && codes.scalar_type() == torch::kInt8 && codes.is_contiguous() &&
+                  codes.dim() == 2 && codes.size(1) == kBlendDim,
+              "codes must be a contiguous int8 CPU tensor [rows, 64]");
+  TORCH_CHECK(idx.numel() == 0 || (idx.min().item<int64_t>() >= 0 && idx.max().item<int64_t>() < rows),
+              "neighbour rows outside the bank of ", rows);
+  const auto w1 = transposed(attention[0], width, earth4d::kBlendPairFeatures, "attention weight 1");
+  const auto w2 = transposed(attention[2], width, width, "attention weight 2");
+  const auto g1 = transposed(gate[0], width, earth4d::kBlendGateFeatures, "gate weight 1");
+  earth4d::BlendArgs a{};
+  a.n = n;
+  a.k = static_cast<int>(k);
+  a.field = float_data(field, {n, kBlendDim}, "field");
+  a.idx = idx.data_ptr<int64_t>();
+  a.dist = float_data(dist, {n, k}, "dist");
+  a.height = float_data(height, {n}, "height");
+  a.time = float_data(time, {n}, "time");
+  a.codes = codes.data_ptr<int8_t>();
+  a.norms = float_data(norms, {rows}, "norms");
+  a.bank_height = float_data(bank_height, {rows}, "bank heights");
+  a.bank_time = float_data(bank_time, {rows}, "bank times");
+  a.years = static_cast<float>(years);
+  a.att_w1t = w1.data_ptr<float>();
+  a.att_b1 = float_data(attention[1], {width}, "attention bias 1");
+  a.att_w2t = w2.data_ptr<float>();
+  a.att_b2 = float_data(attention[3], {width}, "attention bias 2");
+  a.att_w3 = float_data(attention[4], {1, width}, "attention weight 3");
+  a.att_b3 = *float_data(attention[5], {1}, "attention bias 3");
+  a.gate_w1t = g1.data_ptr<float>();
+  a.gate_b1 = float_data(gate[1], {width}, "gate bias 1");
+  a.gate_w2 = float_data(gate[2], {1, width}, "gate weight 2");
+  a.gate_b2 = *float_data(gate[3], {1}, "gate bias 2");
+  auto out = torch::empty({n, kBlendDim}, field.options());
+  earth4d::blend_cpu(a, out.data_ptr<float>());
+  return out;
+}
+
 // Frees the pooled host buffers no tensor holds; returns the bytes that were cached.
 int64_t release_host_buffers() {
   const auto cached = static_cast<int64_t>(host_pool().cached_bytes());
@@ -170,8 +235,13 @@ int64_t release_host_buffers() {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "Earth4D multiresolution hash-grid kernels";
-  m.def("forward", &forward, "features of all grids [N, levels * features]");
-  m.def("backward", &backward, "gradients: one per table, then the coordinates' (None unless asked)");
-  m.def("indices", &indices, "table rows of each point's 8 corners per level [N, levels, 8]");
+  m.def("forward", &forward, "features of all grids [N, levels * features]",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("backward", &backward, "gradients: one per table, then the coordinates' (None unless asked)",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("indices", &indices, "table rows of each point's 8 corners per level [N, levels, 8]",
+        py::call_guard<py::gil_scoped_release>());
+  m.def("blend", &blend, "the neighbour blend at inference, fused [n, 64]",
+        py::call_guard<py::gil_scoped_release>());
   m.def("release_host_buffers", &release_host_buffers, "free the cached host buffers; bytes that were cached");
 }

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .encoder import Earth4DEncoder, EncoderConfig
+from .encoder import Earth4DEncoder, EncoderConfig, native
 from .encoder.smooth import SmoothConfig, SmoothEncoding
-from .neighbours import NeighbourBlend, SampleBank
+from .neighbours import NeighbourBlend, SampleBank, can_fuse, fused_blend
 
 EMBEDDING_DIM = 64
 _BLEND_CHUNK = 1024
@@ -61,6 +61,8 @@ class Earth4DModel(nn.Module):
                 layers[-2].bias.zero_()
         self.bank = bank
         self.blend = NeighbourBlend(activation=blend_activation) if bank is not None else None
+        self.fuse_blend = True
+        """At inference on the CPU, blend in the native kernel (``neighbours.fused_blend``) when it can."""
 
     def field(self, coords: torch.Tensor) -> torch.Tensor:
         """The network's own prediction (no samples): float64 ``[N, 4]`` -> float32 ``[N, 64]``."""
@@ -96,6 +98,9 @@ class Earth4DModel(nn.Module):
         else:
             idx, dist = neighbours
         idx, dist = idx.to(coords.device), dist.to(coords.device)
+        kernels = self._blend_kernels(coords) if field.dtype == torch.float32 else None
+        if kernels is not None:
+            return fused_blend(kernels, self.bank, self.blend, coords, field, idx, dist)
         if torch.is_grad_enabled() or len(coords) <= _BLEND_CHUNK:
             return self._blend(coords, field, idx, dist)
         # Inference in chunks: a chunk's neighbour rows (N x k x 64 floats) stay small and in cache.
@@ -110,6 +115,22 @@ class Earth4DModel(nn.Module):
                 for i in range(0, len(coords), _BLEND_CHUNK)
             ]
         )
+
+    def _blend_kernels(self, coords: torch.Tensor) -> Any:
+        """The native CPU kernels when the fused blend applies: inference (no gradients) on the CPU, a
+        blend the kernel computes (``can_fuse``), and the encoder on its native CPU backend (so the
+        extension is built and loaded)."""
+        if (
+            not self.fuse_blend
+            or torch.is_grad_enabled()
+            or coords.device.type != "cpu"
+            or self.bank is None
+            or self.blend is None
+            or not can_fuse(self.bank, self.blend)
+            or self.encoder.backend != "cpu"
+        ):
+            return None
+        return native.load("cpu")
 
     def _blend(
         self, coords: torch.Tensor, field: torch.Tensor, idx: torch.Tensor, dist: torch.Tensor

@@ -78,6 +78,7 @@ class SampleBank(nn.Module):
         self._tree: KDTree | None = None
         self._heights: torch.Tensor | None = None
         self._norms: torch.Tensor | None = None
+        self._times: torch.Tensor | None = None
         self._tree_lock = threading.Lock()
 
     @classmethod
@@ -99,6 +100,7 @@ class SampleBank(nn.Module):
         state["_tree"] = None
         state["_heights"] = None
         state["_norms"] = None
+        state["_times"] = None
         state["_tree_lock"] = None
         return state
 
@@ -107,7 +109,7 @@ class SampleBank(nn.Module):
         self._tree_lock = threading.Lock()
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
-        self._tree, self._heights, self._norms = None, None, None
+        self._tree, self._heights, self._norms, self._times = None, None, None, None
         super()._load_from_state_dict(*args, **kwargs)
 
     @property
@@ -129,6 +131,12 @@ class SampleBank(nn.Module):
         if self._norms is None or self._norms.device != self.codes.device:
             self._norms = torch.linalg.vector_norm(self.codes.float(), dim=1)
         return self._norms
+
+    def times(self) -> torch.Tensor:
+        """Each sample's time coordinate (float32, contiguous), taken once: the fused blend reads them."""
+        if self._times is None or self._times.device != self.coords.device:
+            self._times = self.coords[:, 3].contiguous()
+        return self._times
 
     def query(
         self, coords: torch.Tensor | np.ndarray, exclude: np.ndarray | None = None, workers: int | None = None
@@ -225,6 +233,54 @@ class SharedRows:
         return dense.scatter(1, self.inverse, weights) @ self.codes / EMBEDDING_SCALE
 
 
+FUSED_WIDTH = 32
+"""The hidden width of the blend's MLPs that the native kernel is compiled for (``csrc/blend_kernels.h``)."""
+FUSED_MAX_NEIGHBOURS = 256
+"""The most neighbours per query (k + 1) the native kernel takes."""
+
+
+def can_fuse(bank: SampleBank, blend: NeighbourBlend) -> bool:
+    """Whether the native kernel computes this blend: ReLU, the compiled width, at most 255 neighbours."""
+    return blend.activation == "relu" and blend.width == FUSED_WIDTH and bank.k + 1 <= FUSED_MAX_NEIGHBOURS
+
+
+def fused_blend(
+    kernels: Any,
+    bank: SampleBank,
+    blend: NeighbourBlend,
+    coords: torch.Tensor,
+    field: torch.Tensor,
+    idx: torch.Tensor,
+    dist: torch.Tensor,
+) -> torch.Tensor:
+    """``blend`` of ``field`` with the bank's neighbours ``idx``/``dist``, in one pass of the native
+    kernel (``csrc/blend_cpu.cpp``): the module's numbers (to float rounding), at inference on the CPU.
+
+    The module builds a dozen ``[N, k, width]`` tensors per chunk and spends most of its time moving them
+    through memory; the kernel keeps each query's neighbours in registers. ``kernels`` is the loaded CPU
+    extension (``encoder.native.load("cpu")``); ``can_fuse(bank, blend)`` must hold.
+    """
+    _, height, _ = geography(coords)
+    attention, gate = (
+        [p.detach() for layer in mlp if isinstance(layer, nn.Linear) for p in (layer.weight, layer.bias)]
+        for mlp in (blend.attention, blend.gate)
+    )
+    return kernels.blend(
+        field.contiguous(),
+        idx.contiguous(),
+        dist.contiguous(),
+        height.float(),
+        coords[:, 3].float().contiguous(),
+        bank.codes,
+        bank.norms(),
+        bank.heights(),
+        bank.times(),
+        bank.time_span.seconds / _SECONDS_PER_YEAR,
+        attention,
+        gate,
+    )
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
 """The blend's MLP activations by name. ReLU is the default: on every benchmark world it scored as well as
 GELU or better, and it costs a fifth as much (its attention runs over 33 pairs per point); model files
@@ -238,6 +294,7 @@ class NeighbourBlend(nn.Module):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise InputError(f"blend activation {activation!r} is not one of {', '.join(ACTIVATIONS)}")
+        self.width = int(width)
         self.activation = activation
         act = ACTIVATIONS[activation]
         self.attention = nn.Sequential(

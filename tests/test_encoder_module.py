@@ -129,18 +129,26 @@ def test_sources_ship_as_package_data() -> None:
 
 def test_kernel_sources_are_torch_free() -> None:
     src = native.source_dir()
-    for name in ("hashgrid_math.h", "hashgrid_kernels.h", "hashgrid_cpu.cpp", "hashgrid_cuda.cu"):
+    for name in (
+        "hashgrid_math.h",
+        "hashgrid_kernels.h",
+        "hashgrid_cpu.cpp",
+        "hashgrid_cuda.cu",
+        "blend_kernels.h",
+        "blend_cpu.cpp",
+    ):
         text = (src / name).read_text()
         assert not re.search(r"#include\s*[<\"](torch|ATen|c10)", text), f"{name} includes torch"
 
 
-def test_cpu_kernel_compiles_without_torch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["hashgrid_cpu.cpp", "blend_cpu.cpp"])
+def test_cpu_kernel_compiles_without_torch(source: str) -> None:
     gxx = shutil.which("g++")
     if gxx is None:
         pytest.skip("no g++ on this machine")
     src = native.source_dir()
     subprocess.run(
-        [gxx, "-std=c++17", "-fopenmp", "-fsyntax-only", "-Wall", "-Werror", str(src / "hashgrid_cpu.cpp")],
+        [gxx, "-std=c++17", "-fopenmp", "-fsyntax-only", "-Wall", "-Werror", str(src / source)],
         check=True,
         capture_output=True,
     )

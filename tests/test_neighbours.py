@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,15 @@ from earth4d_gis.encoder import EncoderConfig
 from earth4d_gis.errors import InputError
 from earth4d_gis.geodesy import ECEF_SCALE, TimeSpan, geodetic_to_ecef, normalized_coordinates
 from earth4d_gis.model import Earth4DModel
-from earth4d_gis.neighbours import EMBEDDING_SCALE, GatheredRows, NeighbourBlend, SampleBank, SharedRows, rows
+from earth4d_gis.neighbours import (
+    EMBEDDING_SCALE,
+    FUSED_MAX_NEIGHBOURS,
+    GatheredRows,
+    NeighbourBlend,
+    SampleBank,
+    SharedRows,
+    rows,
+)
 from earth4d_gis.train.metrics import mean_cosine
 
 
@@ -243,6 +252,7 @@ def test_inference_in_chunks_equals_one_pass(tiny_config: EncoderConfig) -> None
 
     bank, coords, _ = _bank(k=8)
     model = Earth4DModel(tiny_config, hidden=(16,), bank=bank).eval()
+    model.fuse_blend = False  # the module's own path, which is the one that runs in chunks
     x = torch.from_numpy(coords[:300])
     with torch.no_grad():
         whole = model(x)
@@ -292,3 +302,119 @@ def test_shared_rows_blend_as_the_gathered_copies() -> None:
         assert isinstance(bank.neighbour_rows(far), GatheredRows)
     with torch.enable_grad():
         assert isinstance(bank.neighbour_rows(idx), GatheredRows)
+
+
+def _randomised_blend(model: Earth4DModel, seed: int = 3) -> Earth4DModel:
+    """Random weights in every layer of the blend (an untrained one's attention output is all zero)."""
+    gen = torch.Generator().manual_seed(seed)
+    assert model.blend is not None
+    with torch.no_grad():
+        for parameter in model.blend.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=gen) * 0.5)
+    return model.eval()
+
+
+def _blend_queries(coords: np.ndarray) -> torch.Tensor:
+    """Queries on bank samples (distance 0: clamped to 1 m), near them at other dates and heights, and
+    scattered ones."""
+    lat, lon, elev, time, _ = _points(200, seed=5)
+    scattered = normalized_coordinates(lat, lon, elev, time)
+    near = coords[:100].copy()
+    near[:, :3] += 2e-7
+    near[:, 3] = scattered[:100, 3]
+    return torch.from_numpy(np.concatenate([coords[:50], near, scattered]))
+
+
+class _Calls:
+    """Counts calls of a wrapped function."""
+
+    def __init__(self, function: object) -> None:
+        self.function, self.count = function, 0
+
+    def __call__(self, *args: object) -> object:
+        self.count += 1
+        return self.function(*args)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("k", [1, 8, 40])
+def test_fused_blend_gives_the_modules_numbers(
+    tiny_config: EncoderConfig, monkeypatch: pytest.MonkeyPatch, k: int
+) -> None:
+    from earth4d_gis import model as model_module
+
+    bank, coords, _ = _bank(n=500, k=k)
+    model = _randomised_blend(Earth4DModel(tiny_config, hidden=(16,), bank=bank))
+    x = _blend_queries(coords)
+    calls = _Calls(model_module.fused_blend)
+    monkeypatch.setattr(model_module, "fused_blend", calls)
+    with torch.no_grad():
+        fused = model(x)
+        assert calls.count == 1, "inference on the CPU blends in the native kernel"
+        model.fuse_blend = False
+        plain = model(x)
+        moved = float((fused - model.field(x)).abs().max())
+    assert calls.count == 1
+    torch.testing.assert_close(fused, plain, atol=2e-6, rtol=1e-5)
+    assert moved > 0.01, "the neighbours change the prediction: the comparison is not of the field alone"
+
+
+def test_fused_blend_is_not_used_for_training_gelu_other_widths_or_the_reference_backend(
+    tiny_config: EncoderConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from earth4d_gis import model as model_module
+
+    bank, coords, _ = _bank(n=300, k=8)
+    x = _blend_queries(coords)
+    calls = _Calls(model_module.fused_blend)
+    monkeypatch.setattr(model_module, "fused_blend", calls)
+    relu = _randomised_blend(Earth4DModel(tiny_config, hidden=(16,), bank=bank))
+    relu(x).sum().backward()  # gradients: the module's path, which autograd can follow
+    gelu = _randomised_blend(Earth4DModel(tiny_config, hidden=(16,), bank=bank, blend_activation="gelu"))
+    reference = _randomised_blend(Earth4DModel(tiny_config, hidden=(16,), bank=bank, backend="reference"))
+    narrow = Earth4DModel(tiny_config, hidden=(16,), bank=bank)
+    narrow.blend = NeighbourBlend(width=16)
+    many, many_coords, _ = _bank(n=400, k=FUSED_MAX_NEIGHBOURS)
+    crowded = _randomised_blend(Earth4DModel(tiny_config, hidden=(16,), bank=many))
+    with torch.no_grad():
+        gelu(x)
+        reference(x)
+        narrow.eval()(x)
+        crowded(torch.from_numpy(many_coords[:20]))
+    assert calls.count == 0
+
+
+def test_fused_blend_refuses_rows_outside_the_bank(tiny_config: EncoderConfig) -> None:
+    from earth4d_gis.encoder import native
+    from earth4d_gis.neighbours import fused_blend
+
+    bank, coords, _ = _bank(n=300, k=8)
+    model = _randomised_blend(Earth4DModel(tiny_config, hidden=(16,), bank=bank))
+    x = torch.from_numpy(coords[:10])
+    idx, dist = bank.query(x)
+    idx[3, 2] = len(bank)
+    assert model.blend is not None
+    with torch.no_grad(), pytest.raises(RuntimeError, match="neighbour rows outside the bank of 300"):
+        fused_blend(native.load("cpu"), bank, model.blend, x, model.field(x), idx, dist)
+
+
+def test_kernel_constants_match_the_module() -> None:
+    """The fused kernel repeats the module's sizes and clamps; they must not drift apart."""
+    from earth4d_gis import neighbours
+    from earth4d_gis.encoder import native
+
+    src = native.source_dir()
+    text = (src / "blend_kernels.h").read_text() + (src / "blend_cpu.cpp").read_text()
+
+    def constant(name: str) -> float:
+        match = re.search(rf"constexpr (?:int|float) {name} = ([0-9.e+-]+)f?;", text)
+        assert match is not None, f"{name} not found in the kernel sources"
+        return float(match.group(1))
+
+    assert constant("kBlendWidth") == neighbours.FUSED_WIDTH == NeighbourBlend().width
+    assert constant("kBlendMaxNeighbours") == neighbours.FUSED_MAX_NEIGHBOURS
+    assert constant("kBlendPairFeatures") == neighbours.PAIR_FEATURES
+    assert constant("kBlendGateFeatures") == neighbours.GATE_FEATURES
+    assert constant("kBlendDim") == 64
+    assert constant("kMinDistance") == neighbours._MIN_DISTANCE_M
+    assert constant("kMinTaper") == neighbours._MIN_TAPER
+    assert constant("kEmbeddingScale") == neighbours.EMBEDDING_SCALE

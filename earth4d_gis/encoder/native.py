@@ -22,9 +22,9 @@ import earth4d_gis
 logger = logging.getLogger(__name__)
 
 _MATH_HEADER = "hashgrid_math.h"
-CPU_SOURCES = ("bindings.cpp", "hashgrid_cpu.cpp")
-HEADERS = ("hashgrid_math.h", "hashgrid_kernels.h", "host_buffer_pool.h")
-CUDA_SOURCES = ("bindings.cpp", "hashgrid_cpu.cpp", "hashgrid_cuda.cu")
+CPU_SOURCES = ("bindings.cpp", "hashgrid_cpu.cpp", "blend_cpu.cpp")
+HEADERS = ("hashgrid_math.h", "hashgrid_kernels.h", "host_buffer_pool.h", "blend_kernels.h")
+CUDA_SOURCES = ("bindings.cpp", "hashgrid_cpu.cpp", "blend_cpu.cpp", "hashgrid_cuda.cu")
 CUDA_DEFINE = "-DEARTH4D_WITH_CUDA"
 
 _lock = threading.Lock()
