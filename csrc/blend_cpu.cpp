@@ -5,8 +5,6 @@
 //
 // On x86-64 the loops are compiled twice, for AVX2 + FMA (x86-64-v3) and the baseline, and the loader
 // picks the one the CPU runs: the extension is built once and may be used on another machine.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -86,76 +84,71 @@ inline float gate(const BlendArgs& a, const float* summary) {
   return 1.0f / (1.0f + std::exp(-z));
 }
 
+// One query's blend into out[q].
 EARTH4D_CPU_CLONES
-void blend_range(const BlendArgs& a, int64_t begin, int64_t end, float* out) {
+void blend_query(const BlendArgs& a, int64_t q, float* out) {
   const int k = a.k;
   float log_d[kBlendMaxNeighbours];
   float similar[kBlendMaxNeighbours];
   float abs_dz[kBlendMaxNeighbours];
   float dt[kBlendMaxNeighbours];
   float logits[kBlendMaxNeighbours];
-  for (int64_t q = begin; q < end; ++q) {
-    const float* field = a.field + q * kBlendDim;
-    const int64_t* idx = a.idx + q * k;
-    const float* dist = a.dist + q * k;
-    float unit[kBlendDim];
-    const float inv = 1.0f / std::max(std::sqrt(dot<kBlendDim>(field, field)), 1e-12f);
-    for (int c = 0; c < kBlendDim; ++c) unit[c] = field[c] * inv;
+  const float* field = a.field + q * kBlendDim;
+  const int64_t* idx = a.idx + q * k;
+  const float* dist = a.dist + q * k;
+  float unit[kBlendDim];
+  const float inv = 1.0f / std::max(std::sqrt(dot<kBlendDim>(field, field)), 1e-12f);
+  for (int c = 0; c < kBlendDim; ++c) unit[c] = field[c] * inv;
 
-    for (int j = 0; j < k; ++j) {
-      const int64_t row = idx[j];
-      log_d[j] = std::log(std::max(dist[j], kMinDistance)) / 10.0f;
-      const float dz = (a.height[q] - a.bank_height[row]) / 1000.0f;
-      abs_dz[j] = std::fabs(dz);
-      dt[j] = std::fabs(a.time[q] - a.bank_time[row]) * a.years;
-      similar[j] = dot<kBlendDim>(unit, a.codes + row * kBlendDim) / std::max(a.norms[row], kMinNorm);
-      const float x[kBlendPairFeatures] = {log_d[j], dz,          abs_dz[j], dt[j], std::min(dt[j], 1.0f),
-                                           similar[j], similar[j] * log_d[j]};
-      logits[j] = attention(a, x);
-    }
-    // Inverse distance, tapered to zero at the last neighbour's distance: the module's logits are
-    // attention - log d + log(max(1 - r^8, 1e-6)) with r = d / d_last, so each softmax numerator is
-    // exp(attention - log d - top) * max(1 - r^8, 1e-6), one exp where the module takes two and a log.
-    const float last = std::max(dist[k - 1], kMinDistance);
-    float top = -INFINITY;
-    for (int j = 0; j < k; ++j) {
-      logits[j] -= 10.0f * log_d[j];
-      top = std::max(top, logits[j]);
-    }
-    float total = 0.0f;
-    for (int j = 0; j < k; ++j) {
-      float ratio = std::max(dist[j], kMinDistance) / last;
-      ratio *= ratio;
-      ratio *= ratio;
-      ratio *= ratio;
-      logits[j] = std::exp(logits[j] - top) * std::max(1.0f - ratio, kMinTaper);  // softmax numerators
-      total += logits[j];
-    }
-    float blended[kBlendDim] = {};
-    float summary[kBlendGateFeatures] = {log_d[0], 0.0f, 0.0f, 0.0f, 0.0f, (top + std::log(total)) / 10.0f};
-    for (int j = 0; j < k; ++j) {
-      const float weight = logits[j] / total;
-      add_scaled_codes(blended, a.codes + idx[j] * kBlendDim, weight);
-      summary[1] += weight * log_d[j];
-      summary[2] += weight * similar[j];
-      summary[3] += weight * abs_dz[j];
-      summary[4] += weight * dt[j];
-    }
-    const float g = gate(a, summary);
-    float* result = out + q * kBlendDim;
-    for (int c = 0; c < kBlendDim; ++c) result[c] = field[c] + g * (blended[c] / kEmbeddingScale - field[c]);
+  for (int j = 0; j < k; ++j) {
+    const int64_t row = idx[j];
+    log_d[j] = std::log(std::max(dist[j], kMinDistance)) / 10.0f;
+    const float dz = (a.height[q] - a.bank_height[row]) / 1000.0f;
+    abs_dz[j] = std::fabs(dz);
+    dt[j] = std::fabs(a.time[q] - a.bank_time[row]) * a.years;
+    similar[j] = dot<kBlendDim>(unit, a.codes + row * kBlendDim) / std::max(a.norms[row], kMinNorm);
+    const float x[kBlendPairFeatures] = {log_d[j], dz,          abs_dz[j], dt[j], std::min(dt[j], 1.0f),
+                                         similar[j], similar[j] * log_d[j]};
+    logits[j] = attention(a, x);
   }
+  // Inverse distance, tapered to zero at the last neighbour's distance: the module's logits are
+  // attention - log d + log(max(1 - r^8, 1e-6)) with r = d / d_last, so each softmax numerator is
+  // exp(attention - log d - top) * max(1 - r^8, 1e-6), one exp where the module takes two and a log.
+  const float last = std::max(dist[k - 1], kMinDistance);
+  float top = -INFINITY;
+  for (int j = 0; j < k; ++j) {
+    logits[j] -= 10.0f * log_d[j];
+    top = std::max(top, logits[j]);
+  }
+  float total = 0.0f;
+  for (int j = 0; j < k; ++j) {
+    float ratio = std::max(dist[j], kMinDistance) / last;
+    ratio *= ratio;
+    ratio *= ratio;
+    ratio *= ratio;
+    logits[j] = std::exp(logits[j] - top) * std::max(1.0f - ratio, kMinTaper);  // softmax numerators
+    total += logits[j];
+  }
+  float blended[kBlendDim] = {};
+  float summary[kBlendGateFeatures] = {log_d[0], 0.0f, 0.0f, 0.0f, 0.0f, (top + std::log(total)) / 10.0f};
+  for (int j = 0; j < k; ++j) {
+    const float weight = logits[j] / total;
+    add_scaled_codes(blended, a.codes + idx[j] * kBlendDim, weight);
+    summary[1] += weight * log_d[j];
+    summary[2] += weight * similar[j];
+    summary[3] += weight * abs_dz[j];
+    summary[4] += weight * dt[j];
+  }
+  const float g = gate(a, summary);
+  float* result = out + q * kBlendDim;
+  for (int c = 0; c < kBlendDim; ++c) result[c] = field[c] + g * (blended[c] / kEmbeddingScale - field[c]);
 }
 
 }  // namespace
 
 void blend_cpu(const BlendArgs& a, float* out) {
-#pragma omp parallel
-  {
-    const int threads = omp_get_num_threads();
-    const int t = omp_get_thread_num();
-    blend_range(a, a.n * t / threads, a.n * (t + 1) / threads, out);
-  }
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < a.n; ++q) blend_query(a, q, out);
 }
 
 }  // namespace earth4d

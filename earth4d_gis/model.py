@@ -98,7 +98,7 @@ class Earth4DModel(nn.Module):
         else:
             idx, dist = neighbours
         idx, dist = idx.to(coords.device), dist.to(coords.device)
-        kernels = self._blend_kernels(coords) if field.dtype == torch.float32 else None
+        kernels = self._blend_kernels(coords, field)
         if kernels is not None:
             return fused_blend(kernels, self.bank, self.blend, coords, field, idx, dist)
         if torch.is_grad_enabled() or len(coords) <= _BLEND_CHUNK:
@@ -116,14 +116,15 @@ class Earth4DModel(nn.Module):
             ]
         )
 
-    def _blend_kernels(self, coords: torch.Tensor) -> Any:
-        """The native CPU kernels when the fused blend applies: inference (no gradients) on the CPU, a
-        blend the kernel computes (``can_fuse``), and the encoder on its native CPU backend (so the
-        extension is built and loaded)."""
+    def _blend_kernels(self, coords: torch.Tensor, field: torch.Tensor) -> Any:
+        """The native CPU kernels when the fused blend applies: inference (no gradients) on the CPU in
+        float32, a blend the kernel computes (``can_fuse``), and the encoder on its native CPU backend (so
+        the extension is built and loaded)."""
         if (
             not self.fuse_blend
             or torch.is_grad_enabled()
             or coords.device.type != "cpu"
+            or field.dtype != torch.float32
             or self.bank is None
             or self.blend is None
             or not can_fuse(self.bank, self.blend)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -325,17 +326,6 @@ def _blend_queries(coords: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([coords[:50], near, scattered]))
 
 
-class _Calls:
-    """Counts calls of a wrapped function."""
-
-    def __init__(self, function: object) -> None:
-        self.function, self.count = function, 0
-
-    def __call__(self, *args: object) -> object:
-        self.count += 1
-        return self.function(*args)  # type: ignore[operator]
-
-
 @pytest.mark.parametrize("k", [1, 8, 40])
 def test_fused_blend_gives_the_modules_numbers(
     tiny_config: EncoderConfig, monkeypatch: pytest.MonkeyPatch, k: int
@@ -345,15 +335,15 @@ def test_fused_blend_gives_the_modules_numbers(
     bank, coords, _ = _bank(n=500, k=k)
     model = _randomised_blend(Earth4DModel(tiny_config, hidden=(16,), bank=bank))
     x = _blend_queries(coords)
-    calls = _Calls(model_module.fused_blend)
+    calls = mock.Mock(wraps=model_module.fused_blend)
     monkeypatch.setattr(model_module, "fused_blend", calls)
     with torch.no_grad():
         fused = model(x)
-        assert calls.count == 1, "inference on the CPU blends in the native kernel"
+        assert calls.call_count == 1, "inference on the CPU blends in the native kernel"
         model.fuse_blend = False
         plain = model(x)
         moved = float((fused - model.field(x)).abs().max())
-    assert calls.count == 1
+    assert calls.call_count == 1
     torch.testing.assert_close(fused, plain, atol=2e-6, rtol=1e-5)
     assert moved > 0.01, "the neighbours change the prediction: the comparison is not of the field alone"
 
@@ -365,7 +355,7 @@ def test_fused_blend_is_not_used_for_training_gelu_other_widths_or_the_reference
 
     bank, coords, _ = _bank(n=300, k=8)
     x = _blend_queries(coords)
-    calls = _Calls(model_module.fused_blend)
+    calls = mock.Mock(wraps=model_module.fused_blend)
     monkeypatch.setattr(model_module, "fused_blend", calls)
     relu = _randomised_blend(Earth4DModel(tiny_config, hidden=(16,), bank=bank))
     relu(x).sum().backward()  # gradients: the module's path, which autograd can follow
@@ -380,7 +370,7 @@ def test_fused_blend_is_not_used_for_training_gelu_other_widths_or_the_reference
         reference(x)
         narrow.eval()(x)
         crowded(torch.from_numpy(many_coords[:20]))
-    assert calls.count == 0
+    assert calls.call_count == 0
 
 
 def test_fused_blend_refuses_rows_outside_the_bank(tiny_config: EncoderConfig) -> None:
