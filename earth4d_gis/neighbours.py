@@ -132,6 +132,11 @@ class SampleBank(nn.Module):
             self._norms = torch.linalg.vector_norm(self.codes.float(), dim=1)
         return self._norms
 
+    @property
+    def span_years(self) -> float:
+        """The model's time span in years: time-coordinate differences times this are years apart."""
+        return self.time_span.seconds / _SECONDS_PER_YEAR
+
     def times(self) -> torch.Tensor:
         """Each sample's time coordinate (float32, contiguous), taken once: the fused blend reads them."""
         if self._times is None or self._times.device != self.coords.device:
@@ -194,7 +199,7 @@ class SampleBank(nn.Module):
         """Per query and neighbour: log distance, height difference (signed and absolute, km), years apart."""
         _, height, _ = geography(coords)
         dz = (height[:, None].float() - rows(self.heights(), idx)) / 1000.0
-        years = self.time_span.seconds / _SECONDS_PER_YEAR
+        years = self.span_years
         dt = (coords[:, 3:4].float() - rows(self.coords[:, 3], idx)).abs() * years
         log_d = torch.log(torch.clamp(dist, min=_MIN_DISTANCE_M))
         return torch.stack([log_d / 10.0, dz, dz.abs(), dt, dt.clamp(max=1.0)], dim=-1)
@@ -275,7 +280,7 @@ def fused_blend(
         bank.norms(),
         bank.heights(),
         bank.times(),
-        bank.time_span.seconds / _SECONDS_PER_YEAR,
+        bank.span_years,
         attention,
         gate,
     )
